@@ -1,0 +1,36 @@
+"""Test functions for optimizers, with value, gradient and Hessian in NumPy.
+
+Every landscape shares the interface of :class:`Landscape` (``name``, ``dim``,
+``value``, ``grad``, ``hessian``, ``minimizers``, ``min_value``, ``default_start``,
+``plot_bounds``) and is vectorised over leading axes. The noisy quadratic and the
+logistic regression add ``stochastic_grad(x, rng, batch_size)``.
+
+>>> from book import landscapes
+>>> bowl = landscapes.quadratic(kappa=50, angle=0.3)
+>>> bowl.grad(bowl.minimizer).tolist()
+[0.0, 0.0]
+"""
+
+from .base import Landscape, StochasticLandscape
+from .classic import Beale, Himmelblau, Rosenbrock, Saddle, beale, himmelblau, rosenbrock, saddle
+from .logistic import LogisticRegression, logistic_regression
+from .quadratic import NoisyQuadratic, Quadratic, noisy_quadratic, quadratic
+
+__all__ = [
+    "Landscape",
+    "StochasticLandscape",
+    "Quadratic",
+    "NoisyQuadratic",
+    "Rosenbrock",
+    "Beale",
+    "Saddle",
+    "Himmelblau",
+    "LogisticRegression",
+    "quadratic",
+    "noisy_quadratic",
+    "rosenbrock",
+    "beale",
+    "saddle",
+    "himmelblau",
+    "logistic_regression",
+]
