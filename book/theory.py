@@ -23,6 +23,13 @@ Nesterov (1983), :math:`y_t = x_t + \\beta(x_t - x_{t-1})`, :math:`x_{t+1} = y_t
     the error pair has characteristic polynomial
     :math:`z^2 - (1+\\beta)(1-\\eta\\lambda) z + \\beta(1-\\eta\\lambda)`.
 
+SGD with gradient noise of covariance :math:`(\\sigma^2/B) I` (minibatch size :math:`B`),
+:math:`e_{t+1} = (1-\\eta\\lambda) e_t - \\eta\\xi_t` per eigendirection:
+    the mean decays as for gradient descent while the variance settles at
+    :math:`\\eta\\sigma^2 / (B\\lambda(2-\\eta\\lambda))`, so the expected loss stalls at the
+    noise floor :math:`\\sum_i \\eta\\sigma^2 / (2B(2-\\eta\\lambda_i))`, proportional to
+    :math:`\\eta/B` for small :math:`\\eta`.
+
 All functions broadcast: ``lr`` and ``beta`` may be arrays (a grid of settings) and
 ``eigenvalues`` is a 1-D spectrum, reduced over its last axis.
 """
@@ -41,6 +48,8 @@ __all__ = [
     "heavy_ball_optimal",
     "heavy_ball_optimal_rate",
     "steps_to_shrink",
+    "sgd_expected_loss",
+    "sgd_noise_floor",
 ]
 
 
@@ -147,3 +156,39 @@ def steps_to_shrink(rate, factor):
     if not 0 < factor < 1:
         raise ValueError(f"factor must lie in (0, 1), got {factor}")
     return np.ceil(np.log(factor) / np.log(rate)).astype(int)
+
+
+def sgd_expected_loss(lr, eigenvalues, noise_std, batch_size, start_error, steps):
+    """Expected loss :math:`\\mathbb E f(x_t)`, ``t = 0..steps``, of constant-lr SGD on the noisy quadratic.
+
+    ``start_error`` is :math:`x_0 - x^*` in eigen-coordinates (shape ``(dim,)``). Per
+    eigendirection the squared mean shrinks by :math:`(1-\\eta\\lambda)^2` a step and the
+    variance obeys :math:`V_{t+1} = (1-\\eta\\lambda)^2 V_t + \\eta^2\\sigma^2/B`, from
+    :math:`V_0 = 0`; :math:`\\mathbb E f = \\tfrac12\\sum_i \\lambda_i(\\bar e_i^2 + V_i)`.
+    """
+    eigenvalues = _spectrum(eigenvalues)
+    start_error = np.asarray(start_error, dtype=float)
+    if start_error.shape != eigenvalues.shape:
+        raise ValueError(f"start_error must have shape {eigenvalues.shape}, got {start_error.shape}")
+    contraction = (1.0 - lr * eigenvalues) ** 2
+    powers = contraction ** np.arange(steps + 1)[:, None]
+    variance_floor = _variance_floor(lr, eigenvalues, noise_std, batch_size)
+    per_direction = powers * start_error**2 + (1.0 - powers) * variance_floor
+    return 0.5 * per_direction @ eigenvalues
+
+
+def sgd_noise_floor(lr, eigenvalues, noise_std, batch_size):
+    """Stationary expected loss :math:`\\sum_i \\eta\\sigma^2/(2B(2-\\eta\\lambda_i))` of constant-lr SGD."""
+    eigenvalues = _spectrum(eigenvalues)
+    lr = np.asarray(lr, dtype=float)[..., None]
+    floor = _variance_floor(lr, eigenvalues, noise_std, np.asarray(batch_size)[..., None])
+    return 0.5 * np.sum(floor * eigenvalues, axis=-1)
+
+
+def _variance_floor(lr, eigenvalues, noise_std, batch_size):
+    """Stationary variance :math:`\\eta\\sigma^2/(B\\lambda(2-\\eta\\lambda))` per eigendirection."""
+    if np.any(np.asarray(lr) * eigenvalues.max() >= 2):
+        raise ValueError("SGD diverges on this quadratic: lr * lambda_max must stay below 2")
+    if np.any(np.asarray(batch_size) < 1):
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return lr * noise_std**2 / (batch_size * eigenvalues * (2.0 - lr * eigenvalues))

@@ -95,3 +95,28 @@ def test_steps_to_shrink_counts_whole_steps():
 def test_bad_input_is_refused_with_a_clear_message(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_sgd_expected_loss_matches_a_simulated_ensemble():
+    """Mean loss of 4000 independent SGD runs on the noisy quadratic vs the formula."""
+    from book.landscapes import noisy_quadratic
+
+    bowl = noisy_quadratic(eigenvalues=[0.5, 8.0], angle=0.4, noise_std=2.0, batch_size=4)
+    lr, steps, runs = 0.1, 120, 4000
+    rng = np.random.default_rng(1)
+    x = np.broadcast_to(bowl.default_start, (runs, 2)).copy()
+    losses = [bowl.value(x)]
+    for _ in range(steps):
+        x = x - lr * bowl.stochastic_grad(x, rng)
+        losses.append(bowl.value(x))
+    losses = np.array(losses)
+    start_error = bowl.rotation.T @ (bowl.default_start - bowl.minimizer)
+    expected = theory.sgd_expected_loss(lr, bowl.eigenvalues, 2.0, 4, start_error, steps)
+    standard_error = losses.std(axis=1) / np.sqrt(runs)
+    assert np.all(np.abs(losses.mean(axis=1) - expected)[1:] < 5 * standard_error[1:])
+    assert expected[-1] == pytest.approx(theory.sgd_noise_floor(lr, bowl.eigenvalues, 2.0, 4), rel=1e-3)
+
+
+def test_noise_floor_refuses_a_diverging_learning_rate():
+    with pytest.raises(ValueError, match="lr \\* lambda_max must stay below 2"):
+        theory.sgd_noise_floor(0.3, [1.0, 10.0], 1.0, 1)
