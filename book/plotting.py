@@ -1,0 +1,102 @@
+"""Shared matplotlib helpers, so every figure of the book has the same look.
+
+Figures are made with :class:`matplotlib.figure.Figure` directly, not through pyplot:
+a figure that pyplot does not know about is never shown twice by the notebook's inline
+backend, and nothing has to be closed.
+
+Example::
+
+    from book import landscapes, plotting
+    fig, ax = plotting.figure()
+    plotting.contour(ax, landscapes.rosenbrock())
+    plotting.paths(ax, {"gd": path_gd, "momentum": path_momentum})
+    fig  # displayed by the notebook
+"""
+
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+__all__ = ["COLORS", "figure", "contour", "paths", "legend", "png_bytes"]
+
+#: Colours of the series in a figure, in order (matplotlib's colour-blind-safe tab10).
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+          "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+# Resolution of the contour grid: fine enough for smooth level lines, cheap to evaluate.
+_CONTOUR_RESOLUTION = 200
+
+
+def figure(figsize=(5.0, 4.0), dpi=100):
+    """A new figure with one axes, in the book's style; returns ``(fig, ax)``."""
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(alpha=0.25)
+    ax.tick_params(labelsize=8)
+    return fig, ax
+
+
+def _bounds(landscape, bounds):
+    bounds = landscape.plot_bounds if bounds is None else bounds
+    (x_min, x_max), (y_min, y_max) = np.asarray(bounds, dtype=float)
+    if not (x_min < x_max and y_min < y_max):
+        raise ValueError(f"plot bounds must be ((x_min, x_max), (y_min, y_max)) "
+                         f"with min < max, got {bounds!r}")
+    return (x_min, x_max), (y_min, y_max)
+
+
+def contour(ax, landscape, bounds=None, levels=20, log=True):
+    """Draw the level lines of a 2-D ``landscape`` over ``bounds`` on ``ax``.
+
+    ``bounds`` defaults to ``landscape.plot_bounds``, ``((x_min, x_max), (y_min,
+    y_max))``. With ``log=True`` the levels are spaced evenly in
+    :math:`\\log(f - f_{\\min} + \\epsilon)` over the window, so that the floor of a
+    ravine and its steep walls both show. The axes limits are set to ``bounds``.
+    """
+    (x_min, x_max), (y_min, y_max) = _bounds(landscape, bounds)
+    xs = np.linspace(x_min, x_max, _CONTOUR_RESOLUTION)
+    ys = np.linspace(y_min, y_max, _CONTOUR_RESOLUTION)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1)
+    values = np.asarray(landscape.value(grid), dtype=float)
+    if log:
+        shifted = values - values.min()
+        values = np.log(shifted + 1e-3 * (shifted.max() + 1e-12))
+    ax.contour(xs, ys, values, levels=levels, cmap="Greys_r", linewidths=0.6, alpha=0.8)
+    ax.set_xlim(x_min, x_max)
+    ax.set_ylim(y_min, y_max)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    return ax
+
+
+def paths(ax, series, colors=COLORS):
+    """Draw optimizer paths: ``series`` maps a label to an array ``(steps+1, ..., 2)``.
+
+    Each series gets one colour; extra axes between the step axis and the last one
+    (several starts) draw one line each. A legend names the series.
+    """
+    for (label, path), color in zip(series.items(), colors):
+        path = np.asarray(path, dtype=float)
+        lines = path.reshape(path.shape[0], -1, 2)
+        for k in range(lines.shape[1]):
+            ax.plot(lines[:, k, 0], lines[:, k, 1], "-", color=color, lw=1.4,
+                    marker=".", ms=3)
+            ax.plot(lines[0, k, 0], lines[0, k, 1], "o", color="black", ms=4)
+    legend(ax, list(series), colors)
+    return ax
+
+
+def legend(ax, labels, colors=COLORS):
+    """A legend with one coloured line per label, independent of what ``ax`` holds."""
+    if len(labels) > 1 or (labels and labels[0]):
+        handles = [Line2D([], [], color=c, lw=1.4, label=l) for l, c in zip(labels, colors)]
+        ax.legend(handles=handles, fontsize=8, loc="upper right")
+
+
+def png_bytes(fig, dpi=None):
+    """The figure as PNG bytes, at ``dpi`` (default: the figure's own)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi or fig.dpi)
+    return buffer.getvalue()
