@@ -89,6 +89,7 @@ class LogisticRegression(StochasticLandscape):
     def _hessian(self, w):
         p = _sigmoid(w @ self.features.T)
         weighted = np.einsum("...n,ni,nj->...ij", p * (1.0 - p), self.features, self.features)
+        weighted = 0.5 * (weighted + np.swapaxes(weighted, -1, -2))  # exactly symmetric despite rounding
         return weighted / self.n_samples + self.l2 * np.eye(self.dim)
 
     def _stochastic_grad(self, w, rng, batch_size):

@@ -1,0 +1,142 @@
+"""Run an optimizer on a landscape from a batch of starts: the engine behind every race.
+
+:func:`trajectory` makes one vectorised optimizer call per step for the whole batch
+(many starts, or many hyperparameter settings broadcasting against them), stores the
+path, and computes the losses and gradient norms afterwards in one vectorised call over
+the whole path. Runs that blow up to ``inf``/``nan`` are recorded, never raised.
+
+>>> import numpy as np
+>>> from book import landscapes, optim, runner
+>>> bowl = landscapes.quadratic(kappa=10)
+>>> run = runner.trajectory(optim.sgd(lr=np.array([[0.05], [0.1]])), bowl, bowl.default_start, 100)
+>>> run.path.shape, run.losses.shape
+((101, 2, 2), (101, 2))
+"""
+
+import operator
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["Trajectory", "trajectory"]
+
+
+class Trajectory(NamedTuple):
+    """The record of a batched run of ``steps`` steps from starts of shape ``(*batch, dim)``.
+
+    Attributes:
+        path: the iterates :math:`x_0, \\dots, x_T`, shape ``(steps + 1, *batch, dim)``.
+        losses: :math:`f(x_t)` (always the exact value, also for stochastic runs),
+            shape ``(steps + 1, *batch)``.
+        grad_norms: :math:`\\lVert \\nabla f(x_t) \\rVert` (exact gradient), same shape.
+        min_value: the landscape's :math:`f^*`, for gaps :math:`f(x_t) - f^*`.
+        diverged_at: first step whose point or loss is not finite, shape ``batch``;
+            ``-1`` where the run stayed finite.
+        stopped_at: first step where the gradient norm reached ``stop`` (the run is
+            frozen there), shape ``batch``; ``-1`` where it never did or no ``stop``.
+    """
+
+    path: np.ndarray
+    losses: np.ndarray
+    grad_norms: np.ndarray
+    min_value: float
+    diverged_at: np.ndarray
+    stopped_at: np.ndarray
+
+    @property
+    def final(self):
+        """The last iterate of each run, shape ``(*batch, dim)``."""
+        return self.path[-1]
+
+    @property
+    def diverged(self):
+        """Boolean mask, shape ``batch``: did the run leave the finite numbers?"""
+        return self.diverged_at >= 0
+
+    @property
+    def gaps(self):
+        """Suboptimality :math:`f(x_t) - f^*`, shape ``(steps + 1, *batch)``."""
+        with np.errstate(invalid="ignore"):  # -inf - (-inf) on unbounded landscapes
+            return self.losses - self.min_value
+
+    def steps_to(self, tol):
+        """First step ``t`` with :math:`f(x_t) - f^* \\le` ``tol``, per run; ``-1`` if never."""
+        with np.errstate(invalid="ignore"):  # nan gaps of diverged runs count as not reached
+            return _first(self.gaps <= tol)
+
+
+def _first(mask):
+    """Index of the first True along axis 0, or -1."""
+    return np.where(mask.any(axis=0), mask.argmax(axis=0), -1)
+
+
+def _batch_shape(opt, x):
+    """Shape of the iterates: ``x`` broadcast against the optimizer's hyperparameter arrays.
+
+    Found with one throw-away step, so that every run of the batch gets its own
+    noise and its own row from the first step on.
+    """
+    probe, _ = opt.step(x, np.zeros_like(x), opt.init(x))
+    return np.shape(probe), np.result_type(probe, x)
+
+
+def trajectory(opt, landscape, x0, steps, *, stochastic=False, rng=None, stop=None):
+    """Run ``opt`` for ``steps`` steps on ``landscape`` from every start in ``x0``.
+
+    Args:
+        opt: an optimizer of :mod:`book.optim` (``init``/``step``); hyperparameters
+            given as arrays broadcast against ``x0`` (``lr`` of shape ``(k, 1)`` with
+            one 2-D start runs ``k`` learning rates at once).
+        landscape: a :class:`book.landscapes.Landscape`.
+        x0: starts, shape ``(..., dim)``.
+        steps: number of optimizer steps (>= 0).
+        stochastic: feed ``landscape.stochastic_grad`` instead of the exact gradient.
+        rng: generator (or seed) for the stochastic gradients; default
+            ``landscape.make_rng()``, so runs are reproducible.
+        stop: if given, a run stops (its point is frozen) at the first step where the
+            exact gradient norm is ``<= stop``; the loop ends once every run has stopped.
+
+    Returns:
+        A :class:`Trajectory`. A run that overflows keeps going as ``inf``/``nan``
+        without warnings and is flagged in ``diverged_at``.
+    """
+    x = landscape.points(x0)
+    steps = operator.index(steps)
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if stochastic:
+        if not hasattr(landscape, "stochastic_grad"):
+            raise ValueError(f"{landscape.name} has no stochastic gradient; use stochastic=False")
+        rng = landscape.make_rng() if rng is None else np.random.default_rng(rng)
+        gradient = lambda p: landscape.stochastic_grad(p, rng)  # noqa: E731
+    elif rng is not None:
+        raise ValueError("rng is used only with stochastic=True")
+    else:
+        gradient = landscape.grad
+    if stop is not None and not stop >= 0:
+        raise ValueError(f"stop must be a gradient-norm tolerance >= 0, got {stop!r}")
+
+    with np.errstate(all="ignore"):
+        shape, dtype = _batch_shape(opt, x)
+        if shape != x.shape:
+            x = np.broadcast_to(x, shape).astype(dtype)
+        path = np.empty((steps + 1,) + shape, dtype=dtype)
+        path[0] = x
+        state = opt.init(x)
+        for t in range(steps):
+            grad = gradient(x)
+            if stop is not None:
+                done = np.linalg.norm(landscape.grad(x) if stochastic else grad, axis=-1) <= stop
+                if done.all():
+                    path[t + 1 :] = x
+                    break
+            x, state = opt.step(x, grad, state)
+            if stop is not None:
+                x = np.where(done[..., None], path[t], x)
+            path[t + 1] = x
+        losses = landscape.value(path)
+        grad_norms = np.linalg.norm(landscape.grad(path), axis=-1)
+        finite = np.isfinite(losses) & np.isfinite(path).all(axis=-1)
+    # A stopped run is frozen, so its gradient norm stays below `stop` from then on.
+    stopped_at = _first(grad_norms <= stop) if stop is not None else np.full(shape[:-1], -1)
+    return Trajectory(path, losses, grad_norms, landscape.min_value, _first(~finite), stopped_at)
