@@ -1,0 +1,133 @@
+"""``python -m autograder release``: regenerate the student notebooks from the solutions.
+
+Each instructor notebook ``solutions/source/<a>/<a>.ipynb`` goes through stock nbgrader's
+``generate_assignment`` (configured by the repository's ``nbgrader_config.py``) inside a
+temporary course directory, so no gradebook or log lands in the repository. Only the
+released notebook is kept, written as canonical nbformat JSON, to
+``exercises/<a>/<a>.ipynb``. ``--check`` writes nothing and exits 1 when the committed
+release differs from a fresh one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIG_FILE = REPO / "nbgrader_config.py"
+SOURCE_DIR = REPO / "solutions" / "source"
+RELEASE_DIR = REPO / "exercises"
+
+
+class ReleaseError(RuntimeError):
+    """nbgrader refused to generate an assignment (bad cell metadata, unclosed region...)."""
+
+
+def assignments(source_dir: Path = SOURCE_DIR) -> list[str]:
+    """Names of the assignments: the folders ``<a>/`` of ``source_dir`` holding ``<a>.ipynb``."""
+    return sorted(p.name for p in source_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def with_interpreter_scripts_on_path() -> None:
+    """Put this interpreter's scripts folder first on ``PATH``: nbgrader opens its
+    gradebook by running the ``alembic`` executable by name, which fails when a
+    virtualenv's Python is run without activating the virtualenv."""
+    scripts = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != scripts:
+        os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
+
+
+def _nbgrader_config(course_root: Path):
+    """The repository's nbgrader configuration, pointed at ``course_root``."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
+    config.CourseDirectory.root = str(course_root)
+    return config
+
+
+def generate(assignment: str, source_dir: Path = SOURCE_DIR) -> str:
+    """Run nbgrader's generate_assignment on one assignment; return the student notebook
+    as canonical JSON text (what ``exercises/<a>/<a>.ipynb`` must contain)."""
+    from nbgrader.apps import NbGraderAPI
+
+    with_interpreter_scripts_on_path()
+    with tempfile.TemporaryDirectory(prefix="release-") as tmp:
+        course = Path(tmp)
+        config = _nbgrader_config(course)
+        shutil.copytree(source_dir / assignment, course / config.CourseDirectory.source_directory / assignment)
+        result = NbGraderAPI(config=config).generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise ReleaseError(f"nbgrader could not generate {assignment!r}:\n{result.get('log', '')}")
+        released = course / config.CourseDirectory.release_directory / assignment / f"{assignment}.ipynb"
+        return canonical(nbformat.read(released, as_version=4))
+
+
+def canonical(notebook) -> str:
+    """Notebook JSON with no outputs or execution counts, in nbformat's stable layout."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nbformat.writes(notebook) + "\n"
+
+
+def release(check: bool = False, source_dir: Path = SOURCE_DIR, release_dir: Path = RELEASE_DIR) -> list[str]:
+    """Regenerate every assignment into ``release_dir`` (or, with ``check``, only compare).
+
+    Returns the paths, relative to ``release_dir``, that differ (or differed) from a fresh
+    release: changed or missing notebooks and any other file, which does not belong there.
+    """
+    expected = {Path(a) / f"{a}.ipynb": generate(a, source_dir) for a in assignments(source_dir)}
+    present = {
+        p.relative_to(release_dir)
+        for p in release_dir.rglob("*")
+        # Jupyter's own .ipynb_checkpoints/ are not part of the release.
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(release_dir).parts)
+    }
+    drift = sorted(
+        str(path)
+        for path in present | expected.keys()
+        if path not in expected or path not in present or (release_dir / path).read_text(encoding="utf-8") != expected[path]
+    )
+    if not check:
+        for path in present - expected.keys():
+            (release_dir / path).unlink()
+        for path, text in expected.items():
+            (release_dir / path).parent.mkdir(parents=True, exist_ok=True)
+            (release_dir / path).write_text(text, encoding="utf-8")
+    return drift
+
+
+def _run(args) -> int:
+    try:
+        drift = release(check=args.check)
+    except ReleaseError as error:
+        print(error, file=sys.stderr)
+        return 2
+    where = RELEASE_DIR.relative_to(REPO)
+    if args.check:
+        for path in drift:
+            print(f"out of date: {where / path}")
+        print(f"{where}/ is {'out of date: run python -m autograder release' if drift else 'up to date'}")
+        return 1 if drift else 0
+    for path in drift:
+        print(f"updated: {where / path}")
+    print(f"{where}/ regenerated from {SOURCE_DIR.relative_to(REPO)}/ ({len(drift)} file(s) changed)")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``release`` sub-command."""
+    parser = subparsers.add_parser(
+        "release",
+        help="regenerate exercises/ from solutions/source/ with nbgrader",
+        description=__doc__.split("\n\n")[1].replace("\n", " "),
+    )
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if exercises/ is out of date")
+    parser.set_defaults(func=_run)
