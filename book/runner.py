@@ -70,23 +70,33 @@ def _first(mask):
     return np.where(mask.any(axis=0), mask.argmax(axis=0), -1)
 
 
-def _batch_shape(opt, x):
-    """Shape of the iterates: ``x`` broadcast against the optimizer's hyperparameter arrays.
+def _hyperparameter_shapes(value):
+    """Shapes of the arrays among a hyperparameter value (betas is a pair)."""
+    if isinstance(value, (tuple, list)):
+        return [shape for item in value for shape in _hyperparameter_shapes(item)]
+    return [value.shape] if isinstance(value, np.ndarray) else []
 
-    Found with one throw-away step, so that every run of the batch gets its own
-    noise and its own row from the first step on.
-    """
-    probe, _ = opt.step(x, np.zeros_like(x), opt.init(x))
-    return np.shape(probe), np.result_type(probe, x)
+
+def _batch_shape(opt, x):
+    """Shape of the iterates: ``x`` broadcast against the optimizer's hyperparameter arrays."""
+    shapes = [s for value in opt.hyperparams.values() for s in _hyperparameter_shapes(value)]
+    try:
+        shape = np.broadcast_shapes(x.shape, *shapes)
+    except ValueError:
+        raise ValueError(f"the hyperparameter shapes {shapes} do not broadcast against starts of shape {x.shape}")
+    if shape[-1:] != x.shape[-1:]:
+        raise ValueError(f"hyperparameter arrays of shapes {shapes} change the last (coordinate) axis of {x.shape}")
+    return shape
 
 
 def trajectory(opt, landscape, x0, steps, *, stochastic=False, rng=None, stop=None):
     """Run ``opt`` for ``steps`` steps on ``landscape`` from every start in ``x0``.
 
     Args:
-        opt: an optimizer of :mod:`book.optim` (``init``/``step``); hyperparameters
-            given as arrays broadcast against ``x0`` (``lr`` of shape ``(k, 1)`` with
-            one 2-D start runs ``k`` learning rates at once).
+        opt: an optimizer of :mod:`book.optim` (``hyperparams``, ``init``, ``step``);
+            hyperparameters given as arrays broadcast against ``x0``, and ``x0`` is
+            broadcast to the joint shape (``lr`` of shape ``(k, 1)`` with one 2-D start
+            runs ``k`` learning rates at once).
         landscape: a :class:`book.landscapes.Landscape`.
         x0: starts, shape ``(..., dim)``.
         steps: number of optimizer steps (>= 0).
@@ -116,11 +126,10 @@ def trajectory(opt, landscape, x0, steps, *, stochastic=False, rng=None, stop=No
     if stop is not None and not stop >= 0:
         raise ValueError(f"stop must be a gradient-norm tolerance >= 0, got {stop!r}")
 
+    shape = _batch_shape(opt, x)
+    x = np.broadcast_to(x, shape).copy()  # every run owns its row (and its noise) from step 0
     with np.errstate(all="ignore"):
-        shape, dtype = _batch_shape(opt, x)
-        if shape != x.shape:
-            x = np.broadcast_to(x, shape).astype(dtype)
-        path = np.empty((steps + 1,) + shape, dtype=dtype)
+        path = np.empty((steps + 1,) + shape, dtype=x.dtype)
         path[0] = x
         state = opt.init(x)
         for t in range(steps):
