@@ -36,6 +36,7 @@ __all__ = [
     "adam_optax",
     "adamax_paper",
     "lp_moment",
+    "count_label",
     "markdown_table",
 ]
 
@@ -204,12 +205,15 @@ def lp_moment(grads, beta2, p):
     return out
 
 
+def count_label(count, budget):
+    """A step count for the text: the number, or "more than <budget>" for -1 (never)."""
+    return str(int(count)) if count >= 0 else f"more than {budget}"
+
+
 def markdown_table(header, rows, fmt="{:.3g}"):
-    """A Markdown table (a string) of ``rows`` under ``header``; numbers go through ``fmt``,
-    integers are printed whole and -1 step counts as "never"."""
+    """A Markdown table (a string) of ``rows`` under ``header``; floats go through
+    ``fmt``, everything else through ``str``."""
     def cell(value):
-        if isinstance(value, (int, np.integer)):
-            return "never" if value < 0 else str(int(value))
         if isinstance(value, (float, np.floating)):
             return fmt.format(value)
         return str(value)
