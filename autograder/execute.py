@@ -1,0 +1,190 @@
+"""Run a submitted update function on the fixture cases and record what it returns.
+
+:func:`run_submission` runs in whatever process calls it (the nbgrader kernel, or the
+grading sandbox's child process) and returns plain data only.  It needs NumPy and the
+case definitions, never torch nor the expected values.
+
+Output format (``outputs``)::
+
+    {"assignment": "adam" | "adamax",
+     "cases": {<case name>: {
+         "theta": float64 array (k, *shape),   # theta returned by steps 1..k
+         "m":     float64 array (k, *shape),
+         "v" | "u": float64 array (k, *shape),
+         "error": None | {"kind": str, "step": int, "message": str},
+         "mutated": None | {"step": int, "inputs": [str, ...]}}}}
+
+``k`` is the number of steps completed: the case's ``steps``, or fewer when ``error``
+says at which step the run stopped.  Error kinds: ``exception`` (the function raised),
+``return_type`` (not a tuple/list of three), ``conversion`` (a value that is not a real
+number array), ``shape`` (not the shape of theta), ``non_finite`` (NaN or inf).
+``mutated`` records the first step at which the function modified its arguments in
+place; the run goes on (each call gets fresh copies).  :func:`save_outputs` and
+:func:`load_outputs` move this dict through an ``.npz`` file without pickle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+
+import numpy as np
+
+from autograder.cases import CASES, FUNCTIONS, STATE_NAMES, Case, get_case
+
+MESSAGE_LIMIT = 300
+ERROR_KINDS = ("exception", "return_type", "conversion", "shape", "non_finite")
+
+
+class _Discard(io.TextIOBase):
+    """A text stream that drops what is written (prints inside the student's function)."""
+
+    def write(self, text):
+        return len(text)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence NumPy floating-point warnings and the function's own prints.
+
+    Anything on stderr zeroes an nbgrader test cell, and a function printing at every
+    step would flood the output.
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(_Discard()), contextlib.redirect_stderr(_Discard()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _describe(value) -> str:
+    """``str(value)`` shortened, even for objects whose ``__str__`` misbehaves."""
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not crash grading
+        text = "<unprintable>"
+    return text if len(text) <= MESSAGE_LIMIT else text[:MESSAGE_LIMIT] + "..."
+
+
+def _type_name(value) -> str:
+    return type(value).__name__
+
+
+def _as_float_array(name: str, value, shape: tuple[int, ...]) -> tuple[np.ndarray | None, dict | None]:
+    """Convert one returned value defensively; return ``(array, None)`` or ``(None, error)``."""
+    try:
+        raw = np.array(value, copy=True)
+        if raw.dtype.kind not in "iuf":
+            return None, {"kind": "conversion",
+                          "message": f"{name} is not a real number array (got {_type_name(value)} "
+                                     f"converting to dtype {raw.dtype})"}
+        array = np.array(raw, dtype=np.float64, copy=True)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is the submission's
+        return None, {"kind": "conversion",
+                      "message": f"{name} could not be converted to a float array "
+                                 f"({_type_name(exc)}: {_describe(exc)})"}
+    if array.shape != shape:
+        return None, {"kind": "shape",
+                      "message": f"{name} has shape {array.shape}, expected {shape} (the shape of theta)"}
+    if not np.all(np.isfinite(array)):
+        return None, {"kind": "non_finite", "message": f"{name} contains NaN or inf"}
+    return array, None
+
+
+def _unpack(result, names: tuple[str, str, str], function: str, shape) -> tuple[list | None, dict | None]:
+    expected = f"a tuple ({', '.join(names)})"
+    try:
+        if not isinstance(result, (tuple, list)):
+            return None, {"kind": "return_type",
+                          "message": f"{function} must return {expected}; it returned {_type_name(result)}"}
+        values = list(result)
+    except Exception as exc:  # noqa: BLE001
+        return None, {"kind": "return_type",
+                      "message": f"{function}'s return value could not be read ({_type_name(exc)})"}
+    if len(values) != len(names):
+        return None, {"kind": "return_type",
+                      "message": f"{function} must return {expected}; it returned a "
+                                 f"{_type_name(result)} of length {len(values)}"}
+    arrays = []
+    for name, value in zip(names, values):
+        array, error = _as_float_array(name, value, shape)
+        if error:
+            return None, error
+        arrays.append(array)
+    return arrays, None
+
+
+def _unchanged(before: np.ndarray, after: np.ndarray) -> bool:
+    return before.shape == after.shape and before.tobytes() == after.tobytes()
+
+
+def run_case(assignment: str, case: Case, func) -> dict:
+    """Run ``func`` through ``case``, feeding it its own returned states step after step."""
+    first, second = STATE_NAMES[assignment]
+    names = ("theta", first, second)
+    inputs = case.inputs(assignment)
+    current = {"theta": inputs["theta"], first: inputs[first], second: inputs[second]}
+    history = {name: [] for name in names}
+    error, mutated = None, None
+    for step, grad in enumerate(inputs["grads"], start=1):
+        arguments = {"theta": current["theta"], "grad": grad, first: current[first], second: current[second]}
+        passed = {name: array.copy() for name, array in arguments.items()}
+        try:
+            with quiet():
+                result = func(passed["theta"], passed["grad"], passed[first], passed[second], step,
+                              **case.hyper)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the submission's failure, reported
+            error = {"kind": "exception", "message": f"{_type_name(exc)}: {_describe(exc)}"}
+        if error is None:
+            changed = [name for name in arguments if not _unchanged(arguments[name], passed[name])]
+            if changed and mutated is None:
+                mutated = {"step": step, "inputs": changed}
+            with quiet():
+                values, error = _unpack(result, names, FUNCTIONS[assignment], case.shape)
+        if error is not None:
+            error["step"] = step
+            break
+        current = dict(zip(names, values))
+        for name in names:
+            history[name].append(current[name])
+    record = {name: np.array(history[name], dtype=np.float64).reshape(len(history[name]), *case.shape)
+              for name in names}
+    record.update(error=error, mutated=mutated)
+    return record
+
+
+def run_submission(assignment: str, func, case_names=None) -> dict:
+    """Run ``func`` on the cases of ``assignment`` (all, or ``case_names``); see the module doc."""
+    cases = CASES[assignment] if case_names is None else [get_case(assignment, name) for name in case_names]
+    return {"assignment": assignment, "cases": {case.name: run_case(assignment, case, func) for case in cases}}
+
+
+def save_outputs(outputs: dict, file) -> None:
+    """Write ``outputs`` to an ``.npz`` file (path or binary file object), without pickle."""
+    arrays, meta = {}, {"assignment": outputs["assignment"], "cases": {}}
+    for name, record in outputs["cases"].items():
+        meta["cases"][name] = {"error": record["error"], "mutated": record["mutated"]}
+        for quantity, value in record.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"{name}/{quantity}"] = value
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(file, **arrays)
+
+
+def load_outputs(file) -> dict:
+    """Read what :func:`save_outputs` wrote; raise ``ValueError`` if it is not such a file."""
+    try:
+        with np.load(file, allow_pickle=False) as data:
+            meta = json.loads(str(data["__meta__"]))
+            assignment = meta["assignment"]
+            names = ("theta", *STATE_NAMES[assignment])
+            cases = {}
+            for case_name, info in meta["cases"].items():
+                record = {quantity: np.asarray(data[f"{case_name}/{quantity}"], dtype=np.float64)
+                          for quantity in names}
+                record.update(error=info["error"], mutated=info["mutated"])
+                cases[case_name] = record
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"not a submission outputs file ({type(exc).__name__}: {exc})") from exc
+    return {"assignment": assignment, "cases": cases}
