@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Trajectory", "trajectory"]
+__all__ = ["Trajectory", "trajectory", "race"]
 
 
 class Trajectory(NamedTuple):
@@ -83,10 +83,24 @@ def _batch_shape(opt, x):
     try:
         shape = np.broadcast_shapes(x.shape, *shapes)
     except ValueError:
-        raise ValueError(f"the hyperparameter shapes {shapes} do not broadcast against starts of shape {x.shape}")
+        raise ValueError(
+            f"the hyperparameter shapes {shapes} do not broadcast against starts of shape {x.shape}"
+        ) from None
     if shape[-1:] != x.shape[-1:]:
         raise ValueError(f"hyperparameter arrays of shapes {shapes} change the last (coordinate) axis of {x.shape}")
     return shape
+
+
+_ARGS_DOC = """
+        landscape: a :class:`book.landscapes.Landscape`.
+        x0: starts, shape ``(..., dim)``.
+        steps: number of optimizer steps (>= 0).
+        stochastic: feed ``landscape.stochastic_grad`` instead of the exact gradient.
+        rng: generator (or seed) for the stochastic gradients; default
+            ``landscape.make_rng()``, so runs are reproducible.
+        stop: if given, a run stops (its point is frozen) at the first step where the
+            exact gradient norm is ``<= stop``; the loop ends once every run has stopped.
+"""
 
 
 def trajectory(opt, landscape, x0, steps, *, stochastic=False, rng=None, stop=None):
@@ -96,56 +110,86 @@ def trajectory(opt, landscape, x0, steps, *, stochastic=False, rng=None, stop=No
         opt: an optimizer of :mod:`book.optim` (``hyperparams``, ``init``, ``step``);
             hyperparameters given as arrays broadcast against ``x0``, and ``x0`` is
             broadcast to the joint shape (``lr`` of shape ``(k, 1)`` with one 2-D start
-            runs ``k`` learning rates at once).
-        landscape: a :class:`book.landscapes.Landscape`.
-        x0: starts, shape ``(..., dim)``.
-        steps: number of optimizer steps (>= 0).
-        stochastic: feed ``landscape.stochastic_grad`` instead of the exact gradient.
-        rng: generator (or seed) for the stochastic gradients; default
-            ``landscape.make_rng()``, so runs are reproducible.
-        stop: if given, a run stops (its point is frozen) at the first step where the
-            exact gradient norm is ``<= stop``; the loop ends once every run has stopped.
-
+            runs ``k`` learning rates at once).{args}
     Returns:
         A :class:`Trajectory`. A run that overflows keeps going as ``inf``/``nan``
         without warnings and is flagged in ``diverged_at``.
     """
+    (run,) = _run([opt], landscape, x0, steps, stochastic, rng, stop)
+    return run
+
+
+def race(optimizers, landscape, x0, steps, *, stochastic=False, rng=None, stop=None):
+    """Run several optimizers side by side: ``{name: Trajectory}`` for ``{name: opt}``.
+
+    Equivalent to one :func:`trajectory` per optimizer, but the gradient is evaluated
+    once per step for all of them (on a stacked batch), which is what a race of the
+    whole optimizer zoo on one landscape needs. Every optimizer starts from every
+    start in ``x0`` (broadcast against all their hyperparameter arrays). In a
+    stochastic race each optimizer gets its own independent noise.
+
+    Args:
+        optimizers: a mapping from display names to optimizers.{args}
+    """
+    names = list(optimizers)
+    runs = _run([optimizers[name] for name in names], landscape, x0, steps, stochastic, rng, stop)
+    return dict(zip(names, runs))
+
+
+trajectory.__doc__ = trajectory.__doc__.replace("{args}", _ARGS_DOC)
+race.__doc__ = race.__doc__.replace("{args}", _ARGS_DOC)
+
+
+def _gradient_oracle(landscape, stochastic, rng):
+    """The gradient the optimizers are fed: exact, or minibatch-like and seeded."""
+    if not stochastic:
+        if rng is not None:
+            raise ValueError("rng is used only with stochastic=True")
+        return landscape.grad
+    if not hasattr(landscape, "stochastic_grad"):
+        raise ValueError(f"{landscape.name} has no stochastic gradient; use stochastic=False")
+    rng = landscape.make_rng() if rng is None else np.random.default_rng(rng)
+    return lambda points: landscape.stochastic_grad(points, rng)
+
+
+def _run(opts, landscape, x0, steps, stochastic, rng, stop):
+    """The loop behind :func:`trajectory` and :func:`race`: runs stacked on a new axis 1."""
     x = landscape.points(x0)
     steps = operator.index(steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
-    if stochastic:
-        if not hasattr(landscape, "stochastic_grad"):
-            raise ValueError(f"{landscape.name} has no stochastic gradient; use stochastic=False")
-        rng = landscape.make_rng() if rng is None else np.random.default_rng(rng)
-        gradient = lambda p: landscape.stochastic_grad(p, rng)  # noqa: E731
-    elif rng is not None:
-        raise ValueError("rng is used only with stochastic=True")
-    else:
-        gradient = landscape.grad
     if stop is not None and not stop >= 0:
         raise ValueError(f"stop must be a gradient-norm tolerance >= 0, got {stop!r}")
+    gradient = _gradient_oracle(landscape, stochastic, rng)
+    shapes = [_batch_shape(opt, x) for opt in opts]
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"the optimizers' batch shapes {shapes} do not broadcast together") from None
 
-    shape = _batch_shape(opt, x)
-    x = np.broadcast_to(x, shape).copy()  # every run owns its row (and its noise) from step 0
+    # path[t, i] holds optimizer i's iterates at step t; each run owns its row from step 0.
+    path = np.empty((steps + 1, len(opts)) + shape, dtype=x.dtype)
+    path[0] = x
+    states = [opt.init(path[0, i].copy()) for i, opt in enumerate(opts)]
     with np.errstate(all="ignore"):
-        path = np.empty((steps + 1,) + shape, dtype=x.dtype)
-        path[0] = x
-        state = opt.init(x)
         for t in range(steps):
-            grad = gradient(x)
+            current, following = path[t], path[t + 1]
+            grad = gradient(current)
             if stop is not None:
-                done = np.linalg.norm(landscape.grad(x) if stochastic else grad, axis=-1) <= stop
+                done = np.linalg.norm(landscape.grad(current) if stochastic else grad, axis=-1) <= stop
                 if done.all():
-                    path[t + 1 :] = x
+                    path[t + 1 :] = current
                     break
-            x, state = opt.step(x, grad, state)
+            for i, opt in enumerate(opts):
+                following[i], states[i] = opt.step(current[i], grad[i], states[i])
             if stop is not None:
-                x = np.where(done[..., None], path[t], x)
-            path[t + 1] = x
+                np.copyto(following, current, where=done[..., None])
         losses = landscape.value(path)
         grad_norms = np.linalg.norm(landscape.grad(path), axis=-1)
-        finite = np.isfinite(losses) & np.isfinite(path).all(axis=-1)
+        diverged_at = _first(~(np.isfinite(losses) & np.isfinite(path).all(axis=-1)))
     # A stopped run is frozen, so its gradient norm stays below `stop` from then on.
-    stopped_at = _first(grad_norms <= stop) if stop is not None else np.full(shape[:-1], -1)
-    return Trajectory(path, losses, grad_norms, landscape.min_value, _first(~finite), stopped_at)
+    stopped_at = _first(grad_norms <= stop) if stop is not None else np.full(diverged_at.shape, -1)
+    return [
+        Trajectory(path[:, i], losses[:, i], grad_norms[:, i], landscape.min_value, diverged_at[i], stopped_at[i])
+        for i in range(len(opts))
+    ]

@@ -168,8 +168,34 @@ def test_larger_batches_reach_a_lower_noise_floor():
         (lambda: runner.trajectory(plain_sgd(0.1), BOWL, [0.0, 0.0], 5, stop=-1.0), "stop must be"),
         (lambda: runner.trajectory(plain_sgd(np.ones(3)), BOWL, [0.0, 0.0], 5), "do not broadcast"),
         (lambda: runner.trajectory(plain_sgd(np.ones(3)), landscapes.quadratic(dim=1), [1.0], 5), "last"),
+        (
+            lambda: runner.race({"a": plain_sgd(np.ones((3, 1))), "b": plain_sgd(np.ones((4, 1)))}, BOWL, [0.0, 0.0], 5),
+            "do not broadcast together",
+        ),
     ],
 )
 def test_bad_arguments_raise_a_clear_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_race_equals_separate_runs():
+    optimizers = {"slow": plain_sgd(0.01), "grid": plain_sgd(np.array([[0.02], [0.1]]))}
+    results = runner.race(optimizers, BOWL, BOWL.default_start, 50, stop=1e-3)
+    assert list(results) == ["slow", "grid"]
+    for name, opt in optimizers.items():
+        alone = runner.trajectory(opt, BOWL, np.broadcast_to(BOWL.default_start, (2, 2)), 50, stop=1e-3)
+        for field in runner.Trajectory._fields:
+            np.testing.assert_allclose(getattr(results[name], field), getattr(alone, field), rtol=1e-14, atol=1e-15)
+
+
+def test_a_race_of_every_book_optimizer_equals_separate_runs():
+    optim = pytest.importorskip("book.optim")
+    names = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam", "radam"]
+    optimizers = {name: getattr(optim, name)(lr=1e-2) for name in names}
+    landscape = landscapes.beale()
+    starts = np.random.default_rng(5).uniform(-2, 2, size=(3, 2))
+    results = runner.race(optimizers, landscape, starts, 30)
+    for name, opt in optimizers.items():
+        alone = runner.trajectory(opt, landscape, starts, 30)
+        np.testing.assert_array_equal(results[name].path, alone.path)
