@@ -77,23 +77,31 @@ def canonical(notebook) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def release(check: bool = False, source_dir: Path = SOURCE_DIR, release_dir: Path = RELEASE_DIR) -> list[str]:
-    """Regenerate every assignment into ``release_dir`` (or, with ``check``, only compare).
+def fresh_release(source_dir: Path = SOURCE_DIR) -> dict[Path, str]:
+    """Every student notebook a release must contain: ``{<a>/<a>.ipynb: JSON text}``."""
+    names = assignments(source_dir) if source_dir.is_dir() else []
+    if not names:
+        raise ReleaseError(f"no assignment found in {source_dir} (expected <a>/<a>.ipynb folders)")
+    return {Path(a) / f"{a}.ipynb": generate(a, source_dir) for a in names}
 
-    Returns the paths, relative to ``release_dir``, that differ (or differed) from a fresh
-    release: changed or missing notebooks and any other file, which does not belong there.
+
+def sync(expected: dict[Path, str], release_dir: Path = RELEASE_DIR, check: bool = False) -> list[str]:
+    """Make ``release_dir`` hold exactly ``expected`` (with ``check``: only compare).
+
+    Returns the paths, relative to ``release_dir``, that differ (or differed): changed or
+    missing notebooks, and any other file, which does not belong in a release.
     """
-    expected = {Path(a) / f"{a}.ipynb": generate(a, source_dir) for a in assignments(source_dir)}
     present = {
-        p.relative_to(release_dir)
-        for p in release_dir.rglob("*")
+        path.relative_to(release_dir)
+        for path in release_dir.rglob("*")
         # Jupyter's own .ipynb_checkpoints/ are not part of the release.
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(release_dir).parts)
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(release_dir).parts)
     }
     drift = sorted(
         str(path)
         for path in present | expected.keys()
-        if path not in expected or path not in present or (release_dir / path).read_text(encoding="utf-8") != expected[path]
+        if path not in present or path not in expected
+        or (release_dir / path).read_text(encoding="utf-8") != expected[path]
     )
     if not check:
         for path in present - expected.keys():
@@ -106,18 +114,16 @@ def release(check: bool = False, source_dir: Path = SOURCE_DIR, release_dir: Pat
 
 def _run(args) -> int:
     try:
-        drift = release(check=args.check)
+        drift = sync(fresh_release(), RELEASE_DIR, check=args.check)
     except ReleaseError as error:
         print(error, file=sys.stderr)
         return 2
     where = RELEASE_DIR.relative_to(REPO)
+    for path in drift:
+        print(f"{'out of date' if args.check else 'updated'}: {where / path}")
     if args.check:
-        for path in drift:
-            print(f"out of date: {where / path}")
         print(f"{where}/ is {'out of date: run python -m autograder release' if drift else 'up to date'}")
         return 1 if drift else 0
-    for path in drift:
-        print(f"updated: {where / path}")
     print(f"{where}/ regenerated from {SOURCE_DIR.relative_to(REPO)}/ ({len(drift)} file(s) changed)")
     return 0
 
