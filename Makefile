@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # Re-install whenever the pins or the package metadata change.
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test bench system-deps clean
+.PHONY: book book-hash test bench system-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,35 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+# ---- Book -----------------------------------------------------------------------
+# MathJax is served by the book itself (no CDN): npm installs the version pinned in
+# package-lock.json and its browser build is copied to _vendor/mathjax, a static path
+# of _config.yml.
+MATHJAX := _vendor/mathjax/tex-mml-chtml.js
+$(MATHJAX): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	rm -rf _vendor/mathjax && mkdir -p _vendor
+	cp -r node_modules/mathjax/es5 _vendor/mathjax
+	@touch $@
+
+# Stale outputs: every page is executed whenever Sphinx reads it, but an incremental
+# build re-reads only the pages whose source changed. A chapter's output also depends
+# on the code in book/, so the build stores a hash of book/ next to its output and
+# passes --all (re-read and re-execute everything) when the hash differs. The hash is
+# removed while building, so that after a failed build (whose pages Sphinx would not
+# re-read, hiding their warnings) the next one re-reads everything too.
+BOOK_SOURCES   ?= $(shell find book -type f \( -name '*.py' -o -name '*.js' \) | LC_ALL=C sort)
+BOOK_HASH      := $(shell cat $(BOOK_SOURCES) /dev/null | sha256sum | cut -c1-16)
+BOOK_HASH_FILE ?= _build/.book-sources-hash
+BOOK_ALL       := $(if $(filter $(BOOK_HASH),$(shell cat $(BOOK_HASH_FILE) 2>/dev/null)),,--all)
+
+book: $(STAMP) $(MATHJAX)
+	@rm -f $(BOOK_HASH_FILE)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going $(BOOK_ALL)
+	@mkdir -p $(dir $(BOOK_HASH_FILE)) && echo $(BOOK_HASH) > $(BOOK_HASH_FILE)
+
+book-hash:
+	@echo $(BOOK_HASH)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest
