@@ -1,0 +1,59 @@
+"""Pure NumPy optimizers that reproduce ``torch.optim`` step for step.
+
+Each factory has torch 2.13's name (lower case), hyperparameter names, defaults,
+options and ``ValueError`` messages, and returns an `Optimizer`::
+
+    from book import optim
+    opt = optim.adam(lr=1e-3)
+    state = opt.init(params)                       # params: array or dict of arrays
+    params, state = opt.step(params, grads, state)
+
+``step`` is pure: it returns new arrays and never mutates params, grads or state.
+The state is a NamedTuple (``AdamState(step, exp_avg, exp_avg_sq, max_exp_avg_sq)``,
+...) with torch's buffer names; each buffer has the structure of params, and buffers
+an option leaves unused are None.
+
+Batched hyperparameters: every real hyperparameter (lr, momentum, each of betas, eps,
+weight_decay, ...) may be an array that broadcasts to the parameters' shape, so that
+``lr=np.array([[1e-3], [1e-2]])`` with params of shape ``(2, n)`` runs two learning
+rates in one call. Validation checks every element; an error quotes the offending one.
+
+Not carried over from torch, because they concern tensors and devices, not the
+arithmetic: ``foreach``, ``fused``, ``capturable``, ``differentiable``; tensor-valued
+lr/betas (use arrays); sparse and complex gradients; parameter groups (use one
+optimizer per group, or batched hyperparameters).
+
+Agreement with torch (tests/test_optim_torch.py): in float64 every optimizer and
+option matches ``torch.optim`` (float64, CPU, ``foreach=False``) to rtol 1e-10 over
+hundreds of steps with tiny, zero, huge and sign-flipping gradients. Computation
+follows the parameters' dtype, so float32 parameters stay float32; against the float64
+torch reference the float32 results agree to rtol 1e-5 (measured as described in
+tests/test_optim_torch.py::test_float32_agreement).
+"""
+
+from ._accumulators import AdadeltaState, AdagradState, RMSpropState, adadelta, adagrad, rmsprop
+from ._adam import AdamState, adam, adamw
+from ._adam_variants import AdamaxState, NAdamState, RAdamState, adamax, nadam, radam
+from ._base import Optimizer
+from ._sgd import SGDState, sgd
+
+__all__ = [
+    "Optimizer",
+    "sgd",
+    "adagrad",
+    "rmsprop",
+    "adadelta",
+    "adam",
+    "adamw",
+    "adamax",
+    "nadam",
+    "radam",
+    "SGDState",
+    "AdagradState",
+    "RMSpropState",
+    "AdadeltaState",
+    "AdamState",
+    "AdamaxState",
+    "NAdamState",
+    "RAdamState",
+]

@@ -1,0 +1,256 @@
+"""AdaMax, NAdam and RAdam, as their torch.optim namesakes."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _base
+from ._adam import adam_family_hyperparameters, first_and_second_moments, shown
+
+Tree = np.ndarray | dict
+
+
+class AdamaxState(NamedTuple):
+    step: int
+    exp_avg: Tree
+    exp_inf: Tree
+
+
+class NAdamState(NamedTuple):
+    step: int
+    mu_product: float | np.ndarray  # one value for all parameters
+    exp_avg: Tree
+    exp_avg_sq: Tree
+
+
+class RAdamState(NamedTuple):
+    step: int
+    exp_avg: Tree
+    exp_avg_sq: Tree
+
+
+_MOMENTS = {"exp_avg": np.zeros_like, "exp_avg_sq": np.zeros_like}
+
+
+def adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, maximize=False):
+    r"""AdaMax, as ``torch.optim.Adamax``: Adam with an infinity norm in place of v.
+
+    Update rule at step t (gamma = lr, lambda = weight_decay; m = exp_avg,
+    u = exp_inf)::
+
+        g_t <- -g_t                          if maximize
+        g_t <- g_t + lambda * theta_{t-1}    if lambda != 0
+        m_t = beta1 * m_{t-1} + (1 - beta1) * g_t
+        u_t = max(beta2 * u_{t-1}, |g_t| + eps)
+        theta_t = theta_{t-1} - gamma / (1 - beta1**t) * m_t / u_t
+
+    Reference: Kingma & Ba (2015), "Adam: a method for stochastic optimization",
+    ICLR, Section 7.1 (Algorithm 2).
+
+    Differences from the paper, all torch's: eps sits inside the max,
+    ``u = max(beta2*u, |g| + eps)``, where the paper has ``u = max(beta2*u, |g|)``
+    and no eps at all; this keeps u positive when the first gradients are exactly
+    zero (the paper's rule divides 0 by 0 there). So with a zero gradient u decays
+    towards eps, and once u is that small each update is about lr / (1 - beta1**t)
+    times m / eps.
+    """
+    args = adam_family_hyperparameters(lr, betas, eps, weight_decay)
+    args["maximize"] = _base.flag("maximize", maximize)
+    buffers = {"exp_avg": np.zeros_like, "exp_inf": np.zeros_like}
+    return _base.make_optimizer(
+        "adamax", shown(args), args, AdamaxState, buffers, _adamax_kernel
+    )
+
+
+def _adamax_kernel(param, grad, state, out, args):
+    grad = _base.direction(param, grad, args)
+    new_param, exp_inf = out["param"], out["exp_inf"]
+    exp_avg = _base.lerp(state["exp_avg"], grad, 1 - args["beta1"], out=out["exp_avg"])
+    np.multiply(state["exp_inf"], args["beta2"], out=exp_inf)
+    bound = np.abs(grad, out=new_param)
+    bound += args["eps"]
+    np.maximum(exp_inf, bound, out=exp_inf)
+    np.divide(exp_avg, exp_inf, out=new_param)
+    new_param *= -args["lr"] / (1 - args["beta1"] ** args["step"])
+    new_param += param
+
+
+def nadam(
+    lr=2e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0,
+    momentum_decay=4e-3,
+    decoupled_weight_decay=False,
+    maximize=False,
+) -> _base.Optimizer:
+    r"""NAdam, as ``torch.optim.NAdam``: Adam with Nesterov momentum.
+
+    Update rule at step t (gamma = lr, lambda = weight_decay, psi = momentum_decay;
+    m = exp_avg, v = exp_avg_sq, mu_product = prod of mu_1..mu_t, one value for all
+    parameters)::
+
+        g_t <- -g_t                                   if maximize
+        theta_{t-1} <- theta_{t-1} * (1 - gamma*lambda) if decoupled_weight_decay
+        g_t <- g_t + lambda * theta_{t-1}             otherwise, if lambda != 0
+        mu_t     = beta1 * (1 - 0.5 * 0.96**(t * psi))
+        mu_{t+1} = beta1 * (1 - 0.5 * 0.96**((t + 1) * psi))
+        m_t = beta1 * m_{t-1} + (1 - beta1) * g_t
+        v_t = beta2 * v_{t-1} + (1 - beta2) * g_t**2
+        d_t = sqrt(v_t / (1 - beta2**t)) + eps
+        theta_t = theta_{t-1} - gamma * (1 - mu_t) / (1 - prod_{i<=t} mu_i) * g_t / d_t
+                              - gamma * mu_{t+1} / (1 - prod_{i<=t+1} mu_i) * m_t / d_t
+
+    References: Dozat (2016), "Incorporating Nesterov momentum into Adam", ICLR
+    workshop; Loshchilov & Hutter (2019) for the decoupled weight decay.
+
+    Differences from the paper, all torch's: the momentum schedule
+    ``mu_t = beta1 * (1 - 0.5 * 0.96**(t * psi))`` with psi = 0.004 follows Dozat's
+    experiments (the paper's algorithm box leaves mu_t free); the first moment is the
+    plain EMA with beta1 while the schedule only weighs the two terms; eps is added
+    after the square root of the bias-corrected v.
+
+    ``mu_product`` is a float (an array when beta1 or momentum_decay is batched) kept
+    in float64 for every parameter dtype.
+    """
+    args = adam_family_hyperparameters(
+        lr,
+        betas,
+        eps,
+        weight_decay,
+        momentum_decay=(momentum_decay, "Invalid momentum_decay value: {}"),
+    )
+    args["decoupled_weight_decay"] = _base.flag(
+        "decoupled_weight_decay", decoupled_weight_decay
+    )
+    args["maximize"] = _base.flag("maximize", maximize)
+    beta1, decay = args["beta1"], args["momentum_decay"]
+
+    def momentum_at(step):
+        return beta1 * (1.0 - 0.5 * (0.96 ** (step * decay)))
+
+    def schedule(state, step):
+        mu, mu_next = momentum_at(step), momentum_at(step + 1)
+        mu_product = state.mu_product * mu
+        return {"mu_product": mu_product}, {
+            "mu": mu,
+            "mu_next": mu_next,
+            "mu_product": mu_product,
+            "mu_product_next": mu_product * mu_next,
+        }
+
+    return _base.make_optimizer(
+        "nadam",
+        shown(args),
+        args,
+        NAdamState,
+        _MOMENTS,
+        _nadam_kernel,
+        schedule=schedule,
+        initial={"mu_product": 1.0},
+    )
+
+
+def _nadam_kernel(param, grad, state, out, args):
+    grad = _base.direction(param, grad, args)
+    param = _base.decoupled_decay(param, args)
+    lr, mu, mu_next = args["lr"], args["mu"], args["mu_next"]
+    new_param = out["param"]
+    exp_avg, exp_avg_sq = first_and_second_moments(grad, state, out, args, new_param)
+    denom = np.divide(exp_avg_sq, 1 - args["beta2"] ** args["step"], out=new_param)
+    np.sqrt(denom, out=denom)
+    denom += args["eps"]
+    # Two addcdiv steps as torch takes them: the gradient term, then the momentum term.
+    partial = np.multiply(grad, -lr * (1.0 - mu) / (1.0 - args["mu_product"]))
+    partial /= denom
+    partial += param
+    np.divide(exp_avg, denom, out=new_param)
+    new_param *= (-lr * mu_next) / (1.0 - args["mu_product_next"])
+    new_param += partial
+
+
+def radam(
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0,
+    decoupled_weight_decay=False,
+    maximize=False,
+) -> _base.Optimizer:
+    r"""RAdam, as ``torch.optim.RAdam``: Adam with its variance rectified.
+
+    Update rule at step t (gamma = lr, lambda = weight_decay; m = exp_avg,
+    v = exp_avg_sq)::
+
+        g_t <- -g_t                                   if maximize
+        theta_{t-1} <- theta_{t-1} * (1 - gamma*lambda) if decoupled_weight_decay
+        g_t <- g_t + lambda * theta_{t-1}             otherwise, if lambda != 0
+        m_t = beta1 * m_{t-1} + (1 - beta1) * g_t
+        v_t = beta2 * v_{t-1} + (1 - beta2) * g_t**2
+        m_hat = m_t / (1 - beta1**t)
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t)
+        if rho_t > 5:
+            r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+            l_t = sqrt(1 - beta2**t) / (sqrt(v_t) + eps)
+            theta_t = theta_{t-1} - gamma * m_hat * l_t * r_t
+        else:
+            theta_t = theta_{t-1} - gamma * m_hat          (SGD with momentum)
+
+    Reference: Liu et al. (2020), "On the variance of the adaptive learning rate and
+    beyond", ICLR.
+
+    Differences from the paper, all torch's: the rectification threshold is
+    rho_t > 5 (the paper's Algorithm 2 uses rho_t > 4, where r_t is already defined;
+    the authors' code uses 5, which skips the first steps, about 5 with beta2 = 0.999);
+    eps is added to sqrt(v_t), where the paper's adaptive rate has no eps.
+    """
+    args = adam_family_hyperparameters(lr, betas, eps, weight_decay)
+    args["decoupled_weight_decay"] = _base.flag(
+        "decoupled_weight_decay", decoupled_weight_decay
+    )
+    args["maximize"] = _base.flag("maximize", maximize)
+    return _base.make_optimizer(
+        "radam", shown(args), args, RAdamState, _MOMENTS, _radam_kernel
+    )
+
+
+def _rectification(rho_t, rho_inf):
+    """RAdam's r_t where rho_t > 5 (and 1 elsewhere, where it is not used)."""
+    if np.ndim(rho_t) == 0:
+        return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+    rectified = rho_t > 5.0
+    # Harmless stand-ins where r_t is unused keep 0/0 and sqrt(-x) warnings away.
+    rho_t = np.where(rectified, rho_t, 6.0)
+    rho_inf = np.where(rectified, rho_inf, 6.0)
+    return np.where(
+        rectified,
+        np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)),
+        1.0,
+    )
+
+
+def _radam_kernel(param, grad, state, out, args):
+    grad = _base.direction(param, grad, args)
+    param = _base.decoupled_decay(param, args)
+    beta1, beta2, step = args["beta1"], args["beta2"], args["step"]
+    new_param = out["param"]
+    exp_avg, exp_avg_sq = first_and_second_moments(grad, state, out, args, new_param)
+    bias_correction2 = 1 - beta2**step
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+    rectified = rho_t > 5.0
+    update = np.divide(exp_avg, 1 - beta1**step)
+    update *= args["lr"]
+    if np.any(rectified):
+        adaptive = np.sqrt(exp_avg_sq, out=new_param)
+        adaptive += args["eps"]
+        np.divide(bias_correction2**0.5, adaptive, out=adaptive)
+        if np.ndim(rectified) == 0:
+            update *= adaptive
+            update *= _rectification(rho_t, rho_inf)
+        else:
+            update *= np.where(rectified, adaptive * _rectification(rho_t, rho_inf), 1.0)
+    np.subtract(param, update, out=new_param)

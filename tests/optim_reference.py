@@ -1,0 +1,88 @@
+"""Run torch.optim as the ground truth for book.optim: float64, CPU, foreach=False."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+TORCH_CLASSES = {
+    "sgd": torch.optim.SGD,
+    "adagrad": torch.optim.Adagrad,
+    "rmsprop": torch.optim.RMSprop,
+    "adadelta": torch.optim.Adadelta,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "adamax": torch.optim.Adamax,
+    "nadam": torch.optim.NAdam,
+    "radam": torch.optim.RAdam,
+}
+
+
+@contextlib.contextmanager
+def float64_default():
+    """torch keeps step counters and NAdam's mu_product in the default dtype."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def torch_run(name: str, kwargs: dict, params: dict, grad_steps: list[dict]):
+    """Run torch.optim's `name` from `params` over `grad_steps`.
+
+    Returns (params after each step, as a list of dicts; final state per key, as a
+    dict of {buffer name: array or float}).
+    """
+    with float64_default():
+        tensors = {k: torch.tensor(v, dtype=torch.float64) for k, v in params.items()}
+        optimizer = TORCH_CLASSES[name](list(tensors.values()), foreach=False, **kwargs)
+        history = []
+        for grads in grad_steps:
+            for key, tensor in tensors.items():
+                tensor.grad = torch.tensor(grads[key], dtype=torch.float64)
+            optimizer.step()
+            history.append({k: t.detach().numpy().copy() for k, t in tensors.items()})
+        state = {
+            key: {
+                field: (value.detach().numpy().copy() if value.ndim else value.item())
+                for field, value in optimizer.state[tensor].items()
+                if value is not None
+            }
+            for key, tensor in tensors.items()
+        }
+    return history, state
+
+
+def torch_error(name: str, kwargs: dict) -> str | None:
+    """The ValueError message torch gives for these hyperparameters, or None."""
+    try:
+        TORCH_CLASSES[name]([torch.zeros(1, requires_grad=True)], **kwargs)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def gradient_sequence(shapes: dict, steps: int, seed: int) -> list[dict]:
+    """Gradients that stress an optimizer: per coordinate, a scale of ~1e-9 (tiny,
+    below a typical eps), exactly zero, ~1 or ~1e6 (huge), with some coordinates
+    flipping sign every step, and every 17th step entirely zero."""
+    rng = np.random.default_rng(seed)
+    scales = np.array([1e-9, 0.0, 1.0, 1e6])
+    layout = {
+        key: (rng.choice(scales, size=shape, p=[0.25, 0.15, 0.45, 0.15]),
+              rng.random(shape) < 0.3)
+        for key, shape in shapes.items()
+    }
+    sequence = []
+    for t in range(steps):
+        grads = {}
+        for key, (scale, flips) in layout.items():
+            g = scale * rng.normal(1.0, 0.5, size=scale.shape)
+            g = np.where(flips, (-1.0) ** t * np.abs(g), g)
+            grads[key] = np.zeros_like(g) if t % 17 == 16 else g
+        sequence.append(grads)
+    return sequence
