@@ -158,11 +158,19 @@ def fixture_record(assignment: str, case_name: str, fixtures: dict) -> dict:
     return {"theta0": theta[0], "theta": theta[1:], **{name: fixtures[f"{case_name}/{name}"] for name in names}}
 
 
+def _well_formed_event(event, fields: dict) -> bool:
+    return event is None or (isinstance(event, dict)
+                             and all(isinstance(event.get(key), kind) for key, kind in fields.items()))
+
+
 def _check_record(record, case, assignment: str) -> str | None:
     """Why a run record cannot be judged (malformed data from a child process), or None."""
     names = ("theta", *STATE_NAMES[assignment])
     if not isinstance(record, dict):
         return "no outputs were recorded"
+    if not (_well_formed_event(record.get("error"), {"kind": str, "step": int, "message": str})
+            and _well_formed_event(record.get("mutated"), {"step": int, "inputs": list})):
+        return "the recorded error or mutation is malformed"
     for name in names:
         value = record.get(name)
         if not isinstance(value, np.ndarray) or value.shape[1:] != case.shape or len(value) > case.steps:
@@ -170,6 +178,17 @@ def _check_record(record, case, assignment: str) -> str | None:
     if len({len(record[name]) for name in names}) != 1:
         return "the recorded arrays have different lengths"
     return None
+
+
+def trajectory_error(assignment: str, case_name: str, record: dict, fixtures: dict) -> float:
+    """The largest entry error of a run over all quantities and steps (inf if it stopped early)."""
+    case = get_case(assignment, case_name)
+    if _check_record(record, case, assignment) or record.get("error") or len(record["theta"]) < case.steps:
+        return float("inf")
+    reference = fixture_record(assignment, case_name, fixtures)
+    return max(float(entry_errors(quantity_series(record, reference["theta0"], quantity),
+                                  quantity_series(reference, reference["theta0"], quantity)).max())
+               for quantity in ("update", *STATE_NAMES[assignment]))
 
 
 def _describe_case(case) -> str:

@@ -249,3 +249,15 @@ def format_diagnosis(entries: list[dict]) -> str:
     if not known:
         return f"No known mistake matches. {where}"
     return "Likely mistake: " + "; or ".join(entry["description"] for entry in known) + f". {where}"
+
+
+def mistake_distances(assignment: str) -> dict[str, float]:
+    """How far each named mistake is from the fixtures: its largest entry error over all cases."""
+    from autograder.checks import trajectory_error
+    from autograder.execute import run_submission
+    from autograder.reference import load_fixtures
+
+    fixtures = load_fixtures(assignment)
+    return {name: max(trajectory_error(assignment, case_name, record, fixtures)
+                      for case_name, record in run_submission(assignment, mistake.function)["cases"].items())
+            for name, mistake in MISTAKES[assignment].items()}

@@ -178,3 +178,9 @@ def register(subparsers) -> None:
     parser.add_argument("--assignment", action="append", choices=sorted(CASES),
                         help="only this assignment (repeatable; default: all)")
     parser.set_defaults(func=run)
+
+
+def torch_record(assignment: str, case: Case, device: str = "cpu", dtype: str = "float64") -> dict:
+    """A torch run as a run record of :mod:`autograder.execute` (updates read exactly)."""
+    trajectory = torch_trajectory(assignment, case, device, dtype, read_updates=True)
+    return {**trajectory, "theta": trajectory["theta"][1:], "error": None, "mutated": None}
