@@ -223,6 +223,12 @@ def test_bad_points_raise_a_clear_error(method, points):
         getattr(landscapes.rosenbrock(), method)(points)
 
 
+def test_logistic_regression_refuses_several_batch_sizes_per_call():
+    model = landscapes.logistic_regression()
+    with pytest.raises(ValueError, match="single integer"):
+        model.stochastic_grad(np.zeros((2, 2)), 0, np.array([1, 4]))
+
+
 def test_integer_points_are_accepted():
     assert landscapes.rosenbrock().value([1, 1]) == 0.0
 

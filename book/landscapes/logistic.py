@@ -12,6 +12,13 @@ def _sigmoid(z):
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
+def _single(batch_size):
+    # Minibatches of different sizes would need ragged index arrays: one size per call.
+    if batch_size.ndim:
+        raise ValueError(f"logistic_regression: batch_size must be a single integer, got shape {batch_size.shape}")
+    return int(batch_size)
+
+
 class LogisticRegression(StochasticLandscape):
     r"""Mean logistic loss of a linear classifier, plus an L2 penalty, over its weights.
 
@@ -56,9 +63,7 @@ class LogisticRegression(StochasticLandscape):
         scales = np.geomspace(1.0, 10.0, self.dim) if feature_scales is None else np.asarray(feature_scales, float)
         if scales.shape != (self.dim,) or not np.all(np.isfinite(scales) & (scales > 0)):
             raise ValueError(f"logistic_regression: feature_scales must be {self.dim} positive numbers, got {scales}")
-        self.batch_size = positive_integers(batch_size)
-        if self.batch_size.ndim:
-            raise ValueError("logistic_regression: batch_size must be a single integer")
+        self.batch_size = _single(positive_integers(batch_size))
         self.seed = seed
         self.name = "logistic regression"
 
@@ -93,7 +98,8 @@ class LogisticRegression(StochasticLandscape):
         return weighted / self.n_samples + self.l2 * np.eye(self.dim)
 
     def _stochastic_grad(self, w, rng, batch_size):
-        index = rng.integers(0, self.n_samples, size=w.shape[:-1] + (int(batch_size),))
+        batch_size = _single(batch_size)
+        index = rng.integers(0, self.n_samples, size=w.shape[:-1] + (batch_size,))
         features, labels = self.features[index], self.labels[index]  # (..., B, dim), (..., B)
         residual = _sigmoid(np.einsum("...bd,...d->...b", features, w)) - labels
         return np.einsum("...b,...bd->...d", residual, features) / batch_size + self.l2 * w

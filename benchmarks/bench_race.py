@@ -1,0 +1,93 @@
+"""Race of the nine book.optim optimizers, 500 steps on Rosenbrock, batched.
+
+Target from the design: the whole race in <= 20 ms. Printed against baselines measured
+in the same process: the floor of any per-step Python loop (500 steps of plain NumPy
+gradient descent on the same batch, once per optimizer), the same race as nine
+separate ``trajectory`` calls, and the same race one start at a time.
+
+Run: ``python -m benchmarks.bench_race`` (or ``python -m benchmarks`` for all).
+"""
+
+import time
+
+import numpy as np
+
+from book import landscapes, optim, runner
+
+STEPS = 500
+STARTS = 16
+REPEATS = 7
+
+
+def optimizers():
+    """The nine factories with settings that make progress on Rosenbrock."""
+    return {
+        "sgd": optim.sgd(lr=1e-3, momentum=0.9),
+        "adagrad": optim.adagrad(lr=0.5),
+        "rmsprop": optim.rmsprop(lr=1e-2),
+        "adadelta": optim.adadelta(lr=1.0),
+        "adam": optim.adam(lr=1e-2),
+        "adamw": optim.adamw(lr=1e-2),
+        "adamax": optim.adamax(lr=2e-2),
+        "nadam": optim.nadam(lr=1e-2),
+        "radam": optim.radam(lr=1e-2),
+    }
+
+
+def best_time(function, repeats=REPEATS):
+    """Fastest of `repeats` wall-clock runs, in seconds (the least disturbed by other load)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def plain_gradient_descent(starts, lr=1e-3, steps=STEPS):
+    """500 steps of hand-written NumPy GD on Rosenbrock (a=1, b=100), storing the path."""
+    path = np.empty((steps + 1,) + starts.shape)
+    path[0] = x = starts
+    for t in range(steps):
+        valley = x[:, 1] - x[:, 0] ** 2
+        grad = np.empty_like(x)
+        grad[:, 0] = 2.0 * (x[:, 0] - 1.0) - 400.0 * x[:, 0] * valley
+        grad[:, 1] = 200.0 * valley
+        path[t + 1] = x = x - lr * grad
+    return path
+
+
+def main():
+    landscape = landscapes.rosenbrock()
+    (xmin, xmax), (ymin, ymax) = landscape.plot_bounds
+    starts = np.random.default_rng(0).uniform([xmin, ymin], [xmax, ymax], size=(STARTS, 2))
+    racers = optimizers()
+
+    race = best_time(lambda: runner.race(racers, landscape, starts, STEPS))
+    separate = best_time(lambda: [runner.trajectory(opt, landscape, starts, STEPS) for opt in racers.values()])
+    floor = best_time(lambda: plain_gradient_descent(starts)) * len(racers)
+    one_by_one = best_time(
+        lambda: [runner.trajectory(opt, landscape, start, STEPS) for opt in racers.values() for start in starts],
+        repeats=1,
+    )
+    gradient = best_time(lambda: [landscape.grad(starts) for _ in range(STEPS)])
+    step_costs = {}
+    for name, opt in racers.items():
+        state, grad = opt.init(starts), landscape.grad(starts)
+        step_costs[name] = best_time(lambda: [opt.step(starts, grad, state) for _ in range(STEPS)], repeats=3)
+
+    print(f"race of {len(racers)} optimizers x {STEPS} steps x {STARTS} starts on {landscape.name}")
+    print(f"  runner.race (batched, one gradient call per step): {race * 1e3:8.1f} ms  (target 20 ms)")
+    print(f"  9 separate runner.trajectory calls:                {separate * 1e3:8.1f} ms  ratio {separate / race:5.2f}")
+    print(f"  one start at a time (9 x {STARTS} calls):               {one_by_one * 1e3:8.1f} ms  ratio {one_by_one / race:5.2f}")
+    print(f"  floor: 9 x plain NumPy GD loop, same batch:         {floor * 1e3:8.1f} ms  ratio {floor / race:5.2f}")
+    print(f"  where the race's time goes ({STEPS} calls each):")
+    print(f"    landscape.grad: {gradient * 1e3:6.1f} ms")
+    for name, seconds in step_costs.items():
+        print(f"    {name + '.step:':14s} {seconds * 1e3:6.1f} ms")
+    print(f"    all 9 steps: {sum(step_costs.values()) * 1e3:6.1f} ms of the race's {race * 1e3:.1f} ms")
+    return {"race_ms": race * 1e3, "separate_ms": separate * 1e3, "floor_ms": floor * 1e3, "one_by_one_ms": one_by_one * 1e3}
+
+
+if __name__ == "__main__":
+    main()
