@@ -1,0 +1,367 @@
+"""``python -m autograder grade SUBMISSIONS --assignment A --out DIR``: grade many notebooks.
+
+For each submission (found by :mod:`autograder.submissions`), a grading process:
+
+1. takes the answer and helper cells out of the notebook (:mod:`autograder.extract`),
+2. runs them, then :func:`autograder.execute.run_submission`, in a separate sandboxed
+   process (:mod:`autograder.sandbox`, :mod:`autograder.runner`) that cannot read the
+   reference fixtures, the output folder or the other submissions,
+3. judges the returned plain data against the fixtures (:func:`autograder.checks.judge`)
+   and names the likely mistake (:func:`autograder.diagnosis.diagnose`) in the grader,
+4. adds integrity findings (:mod:`autograder.integrity`).
+
+The main process is the only writer: ``DIR/<student>/report.json`` and
+``feedback.html`` as each submission finishes, then ``DIR/grades.csv`` and, with
+``--gradebook``, nbgrader's gradebook. ``DIR/intake.json`` lists the files that were
+not graded or were graded under a guessed or changed name. A student whose valid
+``report.json`` is already there (for the same notebook) is skipped unless ``--force``.
+Grading runs in ``--jobs`` local processes or, with ``--executor dask``, on a
+dask.distributed cluster (whose workers need this package and, for isolation, bwrap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+RUNNER = ("-I", "-m", "autograder.runner")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "grade", help="grade submitted notebooks in a sandbox, in parallel",
+        description=__doc__.splitlines()[0].split(": ", 1)[1],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("submissions", type=Path, help="an nbgrader submitted/ folder, an LMS folder or a zip")
+    parser.add_argument("--assignment", required=True, help="assignment name (adam or adamax)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--jobs", type=int, default=1, help="grading processes")
+    parser.add_argument("--force", action="store_true", help="grade again students that have a report")
+    parser.add_argument("--release", type=Path,
+                        help="released notebook for the metadata checks (default: exercises/<a>/<a>.ipynb)")
+    parser.add_argument("--gradebook", type=Path, help="nbgrader gradebook.db to record the scores in")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local")
+    parser.add_argument("--scheduler", help="dask scheduler address, with --executor dask")
+    parser.add_argument("--sandbox", choices=("auto", "bwrap", "rlimits"), default="auto",
+                        help="auto: bubblewrap when it works, else resource limits only")
+    parser.add_argument("--timeout", type=float, default=60.0, help="wall-clock seconds per submission")
+    parser.add_argument("--memory-mb", type=int, default=2048, help="memory (data segment) per submission")
+    parser.set_defaults(func=run)
+
+
+class UsageError(ValueError):
+    """A bad command line or input, reported in one line."""
+
+
+def run(args) -> int:
+    try:
+        return grade_all(args)
+    except UsageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _settings(args) -> dict:
+    """Everything a grading process needs, as plain data (it may travel to a dask worker)."""
+    import autograder
+    from autograder.cases import CASES
+    from autograder.sandbox import Limits
+
+    if args.assignment not in CASES:
+        raise UsageError(f"unknown assignment {args.assignment!r}; expected one of {sorted(CASES)}")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.timeout <= 0 or args.memory_mb < 64:
+        raise UsageError("--timeout must be positive and --memory-mb at least 64")
+    if args.executor == "dask" and not args.scheduler:
+        raise UsageError("--executor dask needs --scheduler ADDRESS")
+    package = Path(autograder.__file__).resolve().parent
+    release = args.release or package.parent / "exercises" / args.assignment / f"{args.assignment}.ipynb"
+    released = None
+    if release.is_file():
+        released = release.read_text(encoding="utf-8")
+    elif args.release:
+        raise UsageError(f"released notebook not found: {args.release}")
+    seconds = max(1, int(args.timeout))
+    limits = Limits(wall_seconds=args.timeout, cpu_seconds=seconds, memory_bytes=args.memory_mb << 20)
+    submissions = args.submissions.resolve()
+    hidden = [args.out.resolve(), submissions if submissions.is_dir() else submissions.parent]
+    if args.gradebook:
+        hidden.append(args.gradebook.resolve().parent)
+    return {"assignment": args.assignment, "released": released, "limits": limits.as_dict(),
+            "sandbox": args.sandbox, "hide": [str(path) for path in hidden]}
+
+
+def _sandbox_paths(hidden: list[str]) -> tuple[list[Path], list[Path]]:
+    """(exposed, hidden) paths: the Python installation and our packages are readable;
+    the home folder, the source checkout, fixtures, torch and the grader's files are not."""
+    import importlib.util
+
+    import autograder
+
+    package = Path(autograder.__file__).resolve().parent
+    expose = [Path(sys.prefix), Path(sys.base_prefix), package]
+    book = importlib.util.find_spec("book")
+    if book and book.origin:
+        expose.append(Path(book.origin).resolve().parent)
+    hide = [Path.home(), package / "fixtures", *map(Path, hidden)]
+    if (package.parent / "pyproject.toml").exists():
+        hide.append(package.parent)
+    torch = importlib.util.find_spec("torch")
+    if torch and torch.origin:  # students never use torch; the grader's copy is not theirs
+        hide.append(Path(torch.origin).resolve().parent)
+    return expose, hide
+
+
+def _empty_report(submission: dict, assignment: str) -> dict:
+    return {"student": submission["student"], "assignment": assignment, "score": 0, "max_score": 0,
+            "tests": [], "diagnosis": [], "integrity": [], "error": None,
+            "notes": list(submission.get("notes", [])), "output": "", "sandbox": None,
+            "notebook_sha256": submission["sha256"]}
+
+
+def grade_submission(submission: dict, settings: dict) -> dict:
+    """The report of one submission (``{"student", "notebook" (text), "sha256", "notes"}``).
+
+    Never raises: a failure of the grader itself becomes the report's ``error``.
+    """
+    assignment = settings["assignment"]
+    report = _empty_report(submission, assignment)
+    try:
+        _grade_into(report, submission, settings)
+    except Exception as error:  # noqa: BLE001 - one submission must not stop the others
+        report["error"] = f"internal grading error: {type(error).__name__}: {error}"
+    from autograder.report import to_plain
+
+    return to_plain(report)
+
+
+def _grade_into(report: dict, submission: dict, settings: dict) -> None:
+    from autograder import integrity, sandbox, wire
+    from autograder.cases import FUNCTIONS
+    from autograder.checks import judge
+    from autograder.extract import NotebookError, extract, load_notebook
+
+    assignment = settings["assignment"]
+    outputs = None
+    try:
+        notebook = load_notebook(submission["notebook"])
+    except NotebookError as error:
+        report["error"] = str(error)
+        notebook = None
+    if notebook is not None:
+        extraction = extract(notebook)
+        report["notes"] += extraction.notes
+        released = load_notebook(settings["released"]) if settings["released"] else None
+        if released is None:
+            report["notes"].append("no released notebook to compare nbgrader metadata with; "
+                                   "checksums were verified instead")
+        report["integrity"] += integrity.import_findings(extraction.cells)
+        report["integrity"] += integrity.metadata_findings(notebook, released)
+        limits = sandbox.Limits(**settings["limits"])
+        expose, hide = _sandbox_paths(settings["hide"])
+        request = {"assignment": assignment, "function": FUNCTIONS[assignment], "cells": extraction.cells,
+                   "case_names": None, "limits": limits.as_dict(), "uid": sandbox.sandbox_uid()}
+        outcome = sandbox.run([sys.executable, *RUNNER], request, limits=limits, expose=expose, hide=hide,
+                              mode=settings["sandbox"])
+        report["sandbox"] = {"mode": outcome.mode, "warnings": outcome.warnings,
+                             "wall_seconds": round(outcome.wall_seconds, 3), "exit": outcome.exit_description()}
+        report["output"] = outcome.output
+        if outcome.output_bytes > len(outcome.output.encode("utf-8", errors="replace")):
+            report["notes"].append(f"the notebook printed {outcome.output_bytes} bytes; only the first "
+                                   f"{limits.output_bytes} were kept")
+        outputs = _read_reply(report, outcome, wire)
+    if outputs is not None and not (isinstance(outputs, dict) and isinstance(outputs.get("cases"), dict)):
+        report["error"] = "the grading process sent malformed outputs"
+        outputs = None
+    tests = judge(assignment, outputs or {"assignment": assignment, "cases": {}})
+    report["tests"] = [test.as_dict() for test in tests]
+    report["score"] = sum(test.points for test in tests)
+    report["max_score"] = sum(test.max_points for test in tests)
+    if outputs is not None and not all(test.passed for test in tests):
+        from autograder.diagnosis import diagnose
+
+        try:
+            report["diagnosis"] = diagnose(assignment, outputs)
+        except Exception as error:  # noqa: BLE001 - hostile outputs must not cost the verdicts
+            report["notes"].append(f"no diagnosis: {type(error).__name__}: {error}")
+
+
+def _read_reply(report: dict, outcome, wire) -> dict | None:
+    """Record the sandboxed process's reply in ``report``; return the run outputs."""
+    from autograder import integrity
+
+    if outcome.result_overflow:
+        report["error"] = "the notebook's process sent more result data than allowed"
+        return None
+    if not outcome.result:
+        report["error"] = f"the notebook's code {outcome.exit_description()} before the grader got any results"
+        return None
+    try:
+        reply = wire.loads(outcome.result)
+        cells, modules, replaced = reply.get("cells", []), reply.get("modules", []), reply.get("replaced", [])
+        report["notes"] += [f"{cell['id']}: {cell['error']}" for cell in cells if cell.get("error")]
+        report["integrity"] += integrity.import_findings([], [str(name) for name in modules])
+        report["integrity"] += integrity.replaced_findings([str(name) for name in replaced])
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        report["error"] = f"the notebook's process sent malformed results ({error})"
+        return None
+    if reply.get("error"):
+        report["error"] = str(reply["error"])
+    if outcome.returncode != 0:
+        report["notes"].append(f"the notebook's process {outcome.exit_description()}")
+    return reply.get("outputs")
+
+
+# --- orchestration (main process) -------------------------------------------------------
+
+
+class Progress:
+    """``graded n/N, ETA`` on stderr: a redrawn bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.done, self.started = total, 0, time.monotonic()
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+
+    def advance(self, student: str, score: str) -> None:
+        self.done += 1
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.done * (self.total - self.done)
+        text = f"{self.done}/{self.total} graded, {elapsed:.0f} s elapsed, ETA {eta:.0f} s ({student}: {score})"
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / max(1, self.total))
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {text}\033[K")
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+def _pending(intake, out: Path, force: bool) -> tuple[list[dict], list[dict]]:
+    """(submissions to grade, valid reports already there)."""
+    from autograder.report import read_report
+
+    todo, kept = [], []
+    for submission in intake.submissions:
+        digest = hashlib.sha256(submission.notebook).hexdigest()
+        existing = None if force else read_report(out / submission.student / "report.json")
+        if existing and existing.get("notebook_sha256") == digest:
+            kept.append(existing)
+            continue
+        todo.append({"student": submission.student, "notebook": submission.notebook.decode("utf-8", "replace"),
+                     "sha256": digest, "notes": submission.notes})
+    return todo, kept
+
+
+def _run_local(todo: list[dict], settings: dict, jobs: int):
+    """Yield reports as they finish, from ``jobs`` processes (in this process for 1).
+
+    If a grading process dies (possible only without bubblewrap, when a submission
+    can signal its parent), the submissions in flight are graded again one per pool,
+    so the one that kills its process costs only its own grade.
+    """
+    if jobs == 1:
+        for submission in todo:
+            yield grade_submission(submission, settings)
+        return
+    suspects = []
+    yield from _pool(todo, settings, jobs, suspects)
+    for submission in suspects:
+        alone = []
+        yield from _pool([submission], settings, 1, alone)
+        for lost in alone:
+            yield _failed(lost, settings, "its grading process died")
+
+
+def _pool(todo: list[dict], settings: dict, jobs: int, lost: list[dict]):
+    """Grade ``todo`` in a process pool; append to ``lost`` what a dead process took along."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    queue = list(todo)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        running = {}
+        while queue or running:
+            while queue and len(running) < 2 * jobs:
+                submission = queue.pop(0)
+                running[pool.submit(grade_submission, submission, settings)] = submission
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                submission = running.pop(future)
+                try:
+                    yield future.result()
+                except BrokenProcessPool:
+                    lost.append(submission)
+            if lost:
+                lost += list(running.values()) + queue
+                return
+
+
+def _run_dask(todo: list[dict], settings: dict, scheduler: str):
+    from distributed import Client, as_completed
+
+    with Client(scheduler) as client:
+        futures = {client.submit(grade_submission, submission, settings, pure=False, key=f"grade-{index}"):
+                   submission for index, submission in enumerate(todo)}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as error:  # noqa: BLE001 - a lost worker costs this submission only
+                yield _failed(futures[future], settings, f"its dask task failed ({type(error).__name__})")
+
+
+def _failed(submission: dict, settings: dict, why: str) -> dict:
+    from autograder.checks import judge
+
+    report = _empty_report(submission, settings["assignment"])
+    tests = judge(settings["assignment"], {"cases": {}})
+    report.update(tests=[test.as_dict() for test in tests], max_score=sum(test.max_points for test in tests),
+                  error=f"not graded: {why}")
+    return report
+
+
+def grade_all(args) -> int:
+    from autograder.cases import CASES
+    from autograder.report import write_atomic, write_grades, write_student
+    from autograder.submissions import discover
+
+    settings = _settings(args)
+    out = args.out
+    try:
+        intake = discover(args.submissions, args.assignment, other_assignments=set(CASES) - {args.assignment})
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "intake.json", json.dumps({"submissions": [s.student for s in intake.submissions],
+                                                  "log": intake.log}, indent=2) + "\n")
+    print(intake.summary(), file=sys.stderr)
+    todo, reports = _pending(intake, out, args.force)
+    if reports:
+        print(f"{len(reports)} already graded (kept; --force grades them again)", file=sys.stderr)
+    progress = Progress(len(todo))
+    results = _run_dask(todo, settings, args.scheduler) if args.executor == "dask" else \
+        _run_local(todo, settings, args.jobs)
+    for report in results:
+        write_student(out, report)
+        reports.append(report)
+        progress.advance(report["student"], f"{report['score']}/{report['max_score']}"
+                         + (" error" if report["error"] else ""))
+    write_grades(out, reports)
+    if args.gradebook:
+        from autograder.gradebook import record_scores
+
+        record_scores(args.gradebook, args.assignment, reports)
+    modes = {report["sandbox"]["mode"] for report in reports if report.get("sandbox")}
+    if "rlimits" in modes:
+        print("warning: graded without bubblewrap: resource limits only, no file-system or network "
+              "isolation", file=sys.stderr)
+    print(f"graded {len(todo)}, kept {len(reports) - len(todo)}; grades in {out / 'grades.csv'}", file=sys.stderr)
+    return 0
