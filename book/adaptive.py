@@ -5,7 +5,7 @@ these functions. Two kinds live here:
 
 - drivers: :func:`replay` feeds a fixed gradient sequence to a :mod:`book.optim`
   optimizer and keeps every state, so a page can plot the buffers (``sum``,
-  ``exp_avg``, ``exp_avg_sq``, ``exp_inf``) step by step; :func:`steps_to_tolerance`
+  ``exp_avg``, ``exp_avg_sq``, ``exp_inf``) step by step; :func:`lr_race`
   races a grid of learning rates on a landscape in one batched run;
 - the conventions the chapters compare with torch's: Adam in Kingma & Ba's
   "epsilon-hat" form, Adam as optax documents it (optax is not a dependency of the
@@ -30,7 +30,8 @@ __all__ = [
     "Replay",
     "replay",
     "updates",
-    "steps_to_tolerance",
+    "lr_race",
+    "fastest",
     "best_learning_rate",
     "adam_eps_hat",
     "adam_optax",
@@ -82,30 +83,35 @@ def updates(params):
     return np.diff(np.asarray(params), axis=0)
 
 
-def steps_to_tolerance(make_opt, landscape, lrs, steps, tol, x0=None):
-    """Race every learning rate in ``lrs`` from ``x0`` in one batched run.
+def lr_race(make_opt, landscape, lrs, steps, x0=None):
+    """Run ``make_opt(lr)`` for every learning rate in ``lrs`` from one start, in one batch.
 
-    ``make_opt(lr)`` builds the optimizer (``lr`` arrives as a column of shape
-    ``(n, 1)``). Returns, per learning rate, the first step at which the loss gap
-    ``f(x_t) - f^*`` falls below ``tol``, or -1 if it never does within ``steps``
-    (diverged runs count as never).
+    ``lr`` reaches ``make_opt`` as a column of shape ``(n, 1)``; ``x0`` defaults to the
+    landscape's ``default_start``. Returns the :class:`book.runner.Trajectory`, whose
+    ``steps_to(tol)`` gives each learning rate's first step with ``f - f* <= tol``
+    (-1 if never, which includes diverged runs).
     """
     lrs = np.asarray(lrs, dtype=np.float64)
     if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0):
         raise ValueError(f"lrs must be a non-empty 1-D array of positive numbers, got {lrs!r}")
     start = landscape.default_start if x0 is None else np.asarray(x0, dtype=np.float64)
     starts = np.broadcast_to(start, (lrs.size, landscape.dim))
-    return runner.trajectory(make_opt(lrs[:, None]), landscape, starts, steps).steps_to(tol)
+    return runner.trajectory(make_opt(lrs[:, None]), landscape, starts, steps)
 
 
-def best_learning_rate(make_opt, landscape, lrs, steps, tol, x0=None):
-    """``(lr, steps)`` of the fastest learning rate in ``lrs``; ``(nan, -1)`` if none arrives."""
-    counts = steps_to_tolerance(make_opt, landscape, lrs, steps, tol, x0)
+def fastest(lrs, counts):
+    """``(lr, steps)`` of the smallest non-negative count; ``(nan, -1)`` if every count is -1."""
+    counts = np.asarray(counts)
     arrived = counts >= 0
     if not arrived.any():
         return float("nan"), -1
     best = np.flatnonzero(arrived)[np.argmin(counts[arrived])]
     return float(np.asarray(lrs)[best]), int(counts[best])
+
+
+def best_learning_rate(make_opt, landscape, lrs, steps, tol, x0=None):
+    """``(lr, steps)`` of the learning rate in ``lrs`` that first reaches ``f - f* <= tol``."""
+    return fastest(lrs, lr_race(make_opt, landscape, lrs, steps, x0).steps_to(tol))
 
 
 # --- other conventions, as rules: gradients (T, ...) -> updates (T, ...) ----------------
