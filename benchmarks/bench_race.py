@@ -34,14 +34,19 @@ def optimizers():
     }
 
 
-def best_time(function, repeats=REPEATS):
-    """Fastest of `repeats` wall-clock runs, in seconds (the least disturbed by other load)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def best_times(candidates, rounds=REPEATS):
+    """Fastest wall-clock time (s) of each candidate over `rounds` rounds.
+
+    The candidates take turns within a round, so a burst of load from other processes
+    hits them alike and the ratios stay meaningful on a shared machine.
+    """
+    best = dict.fromkeys(candidates, np.inf)
+    for _ in range(rounds):
+        for name, function in candidates.items():
+            start = time.perf_counter()
+            function()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def plain_gradient_descent(starts, lr=1e-3, steps=STEPS):
@@ -57,24 +62,33 @@ def plain_gradient_descent(starts, lr=1e-3, steps=STEPS):
     return path
 
 
+def _steps_alone(opt, grad, params):
+    """STEPS optimizer calls on fixed arrays: the optimizer's own share of a race."""
+    state = opt.init(params)
+    return lambda: [opt.step(params, grad, state) for _ in range(STEPS)]
+
+
 def main():
     landscape = landscapes.rosenbrock()
     (xmin, xmax), (ymin, ymax) = landscape.plot_bounds
     starts = np.random.default_rng(0).uniform([xmin, ymin], [xmax, ymax], size=(STARTS, 2))
     racers = optimizers()
 
-    race = best_time(lambda: runner.race(racers, landscape, starts, STEPS))
-    separate = best_time(lambda: [runner.trajectory(opt, landscape, starts, STEPS) for opt in racers.values()])
-    floor = best_time(lambda: plain_gradient_descent(starts)) * len(racers)
-    one_by_one = best_time(
-        lambda: [runner.trajectory(opt, landscape, start, STEPS) for opt in racers.values() for start in starts],
-        repeats=1,
+    times = best_times(
+        {
+            "race": lambda: runner.race(racers, landscape, starts, STEPS),
+            "separate": lambda: [runner.trajectory(opt, landscape, starts, STEPS) for opt in racers.values()],
+            "floor": lambda: [plain_gradient_descent(starts) for _ in racers],
+            "gradient": lambda: [landscape.grad(starts) for _ in range(STEPS)],
+            **{name: _steps_alone(opt, landscape.grad(starts), starts) for name, opt in racers.items()},
+        }
     )
-    gradient = best_time(lambda: [landscape.grad(starts) for _ in range(STEPS)])
-    step_costs = {}
-    for name, opt in racers.items():
-        state, grad = opt.init(starts), landscape.grad(starts)
-        step_costs[name] = best_time(lambda: [opt.step(starts, grad, state) for _ in range(STEPS)], repeats=3)
+    one_by_one = best_times(
+        {"one_by_one": lambda: [runner.trajectory(o, landscape, s, STEPS) for o in racers.values() for s in starts]},
+        rounds=1,
+    )["one_by_one"]
+    race, separate, floor, gradient = (times[key] for key in ("race", "separate", "floor", "gradient"))
+    step_costs = {name: times[name] for name in racers}
 
     print(f"race of {len(racers)} optimizers x {STEPS} steps x {STARTS} starts on {landscape.name}")
     print(f"  runner.race (batched, one gradient call per step): {race * 1e3:8.1f} ms  (target 20 ms)")
