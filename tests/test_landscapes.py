@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from book import landscapes
+from book.landscapes import logistic
 
 # Every landscape and a non-default variant of the parametrised ones.
 FACTORIES = {
@@ -227,6 +228,16 @@ def test_logistic_regression_refuses_several_batch_sizes_per_call():
     model = landscapes.logistic_regression()
     with pytest.raises(ValueError, match="single integer"):
         model.stochastic_grad(np.zeros((2, 2)), 0, np.array([1, 4]))
+
+
+def test_logistic_regression_evaluates_long_batches_in_chunks(monkeypatch):
+    model = landscapes.logistic_regression(n_samples=50)
+    w = np.random.default_rng(4).normal(size=(7, 3, 2))
+    whole = model.value(w), model.grad(w), model.hessian(w)
+    monkeypatch.setattr(logistic, "LOGITS_PER_CHUNK", 200)  # 4 points per chunk
+    for chunked, expected in zip((model.value(w), model.grad(w), model.hessian(w)), whole):
+        assert chunked.shape == expected.shape
+        np.testing.assert_allclose(chunked, expected, rtol=1e-14, atol=1e-16)
 
 
 def test_integer_points_are_accepted():

@@ -1,5 +1,7 @@
 """A small real model: L2-regularised logistic regression on a generated dataset."""
 
+import functools
+
 import numpy as np
 
 from .base import StochasticLandscape, newton, positive_integers
@@ -10,6 +12,26 @@ __all__ = ["LogisticRegression", "logistic_regression"]
 def _sigmoid(z):
     # tanh form: no overflow warning for large |z|.
     return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+# Bound on points x examples per evaluation: the logits of a long batched path over a
+# large dataset would not fit in memory at once (8 MB per float64 temporary here).
+LOGITS_PER_CHUNK = 1 << 20
+
+
+def _chunked(method):
+    """Evaluate ``method`` on at most ``LOGITS_PER_CHUNK // n_samples`` points at a time."""
+
+    @functools.wraps(method)
+    def evaluate(self, w):
+        points = w.reshape(-1, self.dim)
+        size = max(1, LOGITS_PER_CHUNK // self.n_samples)
+        if len(points) <= size:
+            return method(self, w)
+        result = np.concatenate([method(self, points[i : i + size]) for i in range(0, len(points), size)])
+        return result.reshape(w.shape[:-1] + result.shape[1:])
+
+    return evaluate
 
 
 def _single(batch_size):
@@ -82,15 +104,18 @@ class LogisticRegression(StochasticLandscape):
             radius = 2.0 * max(1.0, np.max(np.abs(self.minimizers)))
             self.plot_bounds = tuple((float(c - radius), float(c + radius)) for c in self.minimizers[0])
 
+    @_chunked
     def _value(self, w):
         logits = w @ self.features.T
         data_loss = np.mean(np.logaddexp(0.0, logits) - self.labels * logits, axis=-1)
         return data_loss + 0.5 * self.l2 * np.sum(w * w, axis=-1)
 
+    @_chunked
     def _grad(self, w):
         residual = _sigmoid(w @ self.features.T) - self.labels
         return residual @ self.features / self.n_samples + self.l2 * w
 
+    @_chunked
     def _hessian(self, w):
         p = _sigmoid(w @ self.features.T)
         weighted = np.einsum("...n,ni,nj->...ij", p * (1.0 - p), self.features, self.features)
