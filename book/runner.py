@@ -4,6 +4,7 @@
 (many starts, or many hyperparameter settings broadcasting against them), stores the
 path, and computes the losses and gradient norms afterwards in one vectorised call over
 the whole path. Runs that blow up to ``inf``/``nan`` are recorded, never raised.
+:func:`race` runs several optimizers in lockstep with one gradient call per step.
 
 >>> import numpy as np
 >>> from book import landscapes, optim, runner
@@ -79,7 +80,9 @@ def _hyperparameter_shapes(value):
 
 def _batch_shape(opt, x):
     """Shape of the iterates: ``x`` broadcast against the optimizer's hyperparameter arrays."""
-    shapes = [s for value in opt.hyperparams.values() for s in _hyperparameter_shapes(value)]
+    # An optimizer without a `hyperparams` record (hand-written) runs at the starts' shape.
+    hyperparams = getattr(opt, "hyperparams", {})
+    shapes = [s for value in hyperparams.values() for s in _hyperparameter_shapes(value)]
     try:
         shape = np.broadcast_shapes(x.shape, *shapes)
     except ValueError:
