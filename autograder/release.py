@@ -63,9 +63,18 @@ def generate(assignment: str, source_dir: Path = SOURCE_DIR) -> str:
         shutil.copytree(source_dir / assignment, course / config.CourseDirectory.source_directory / assignment)
         result = NbGraderAPI(config=config).generate_assignment(assignment, force=True, create=True)
         if not result["success"]:
-            raise ReleaseError(f"nbgrader could not generate {assignment!r}:\n{result.get('log', '')}")
+            raise ReleaseError(f"nbgrader could not generate {assignment!r}:\n{_errors(result.get('log', ''))}")
         released = course / config.CourseDirectory.release_directory / assignment / f"{assignment}.ipynb"
         return canonical(nbformat.read(released, as_version=4))
+
+
+def _errors(log: str) -> str:
+    """nbgrader's error lines (with the cell they quote), without its INFO lines and traceback."""
+    kept = []
+    for line in log.partition("[ERROR] Traceback")[0].splitlines():
+        if line.startswith("[ERROR]") or (kept and not line.startswith("[")):
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def canonical(notebook) -> str:
@@ -112,19 +121,23 @@ def sync(expected: dict[Path, str], release_dir: Path = RELEASE_DIR, check: bool
     return drift
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def _run(args) -> int:
     try:
-        drift = sync(fresh_release(), RELEASE_DIR, check=args.check)
+        drift = sync(fresh_release(SOURCE_DIR), RELEASE_DIR, check=args.check)
     except ReleaseError as error:
         print(error, file=sys.stderr)
         return 2
-    where = RELEASE_DIR.relative_to(REPO)
+    where = _shown(RELEASE_DIR)
     for path in drift:
-        print(f"{'out of date' if args.check else 'updated'}: {where / path}")
+        print(f"{'out of date' if args.check else 'updated'}: {where}/{path}")
     if args.check:
         print(f"{where}/ is {'out of date: run python -m autograder release' if drift else 'up to date'}")
         return 1 if drift else 0
-    print(f"{where}/ regenerated from {SOURCE_DIR.relative_to(REPO)}/ ({len(drift)} file(s) changed)")
+    print(f"{where}/ regenerated from {_shown(SOURCE_DIR)}/ ({len(drift)} file(s) changed)")
     return 0
 
 
