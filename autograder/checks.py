@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from autograder.cases import CASES, FUNCTIONS, STATE_NAMES, get_case
+from autograder.execute import run_submission
+from autograder.reference import load_fixtures
 
 TOLERANCE = 3e-3
 FLOOR = 1e-3
@@ -163,7 +165,7 @@ def _well_formed_event(event, fields: dict) -> bool:
                              and all(isinstance(event.get(key), kind) for key, kind in fields.items()))
 
 
-def _check_record(record, case, assignment: str) -> str | None:
+def record_problem(record, case, assignment: str) -> str | None:
     """Why a run record cannot be judged (malformed data from a child process), or None."""
     names = ("theta", *STATE_NAMES[assignment])
     if not isinstance(record, dict):
@@ -180,10 +182,20 @@ def _check_record(record, case, assignment: str) -> str | None:
     return None
 
 
+def usable_records(assignment: str, outputs) -> dict:
+    """The run records of ``outputs`` that can be judged, by case name (malformed ones left out)."""
+    cases = outputs.get("cases") if isinstance(outputs, dict) else None
+    if not isinstance(cases, dict):
+        return {}
+    known = {case.name: case for case in CASES[assignment]}
+    return {name: record for name, record in cases.items()
+            if name in known and not record_problem(record, known[name], assignment)}
+
+
 def trajectory_error(assignment: str, case_name: str, record: dict, fixtures: dict) -> float:
     """The largest entry error of a run over all quantities and steps (inf if it stopped early)."""
     case = get_case(assignment, case_name)
-    if _check_record(record, case, assignment) or record.get("error") or len(record["theta"]) < case.steps:
+    if record_problem(record, case, assignment) or record.get("error") or len(record["theta"]) < case.steps:
         return float("inf")
     reference = fixture_record(assignment, case_name, fixtures)
     return max(float(entry_errors(quantity_series(record, reference["theta0"], quantity),
@@ -197,7 +209,7 @@ def _describe_case(case) -> str:
 
 def _judge_case(spec: TestSpec, assignment: str, case, record, fixtures) -> str | None:
     """A failure message for one case of a test, or None when it passes."""
-    problem = _check_record(record, case, assignment)
+    problem = record_problem(record, case, assignment)
     if problem:
         return f"{_describe_case(case)}: {problem}"
     error, completed = record.get("error"), len(record["theta"])
@@ -234,8 +246,6 @@ def _judge_case(spec: TestSpec, assignment: str, case, record, fixtures) -> str 
 
 def judge(assignment: str, outputs: dict, tests=None) -> list[TestResult]:
     """Verdicts of ``tests`` (default: all of the assignment's) on ``outputs``."""
-    from autograder.reference import load_fixtures
-
     fixtures = load_fixtures(assignment)
     cases = outputs.get("cases", {}) if isinstance(outputs, dict) else {}
     results = []
@@ -257,8 +267,7 @@ def check(assignment: str, test_name: str, func) -> None:
     For nbgrader hidden test cells: prints nothing, and the message says which case
     and quantity differ from which step, and the likely mistake.
     """
-    from autograder.diagnosis import diagnose, format_diagnosis
-    from autograder.execute import run_submission
+    from autograder.diagnosis import diagnose, format_diagnosis  # it imports this module
 
     spec = get_test(assignment, test_name)
     if not callable(func):

@@ -19,12 +19,16 @@ on the cases a student ran and names the mutants whose outputs the student's mat
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from autograder.cases import DEFAULTS, FUNCTIONS, STATE_NAMES
+from autograder.cases import CASES, DEFAULTS, FUNCTIONS, STATE_NAMES, get_case
+from autograder.checks import compare, fixture_record, trajectory_error, usable_records
+from autograder.execute import run_case
+from autograder.reference import load_fixtures
 
 
 @dataclass(frozen=True)
@@ -166,8 +170,6 @@ MISTAKES: dict[str, dict[str, Mistake]] = {
 
 def _same_run(assignment: str, mine: dict, theirs: dict, theta0: np.ndarray) -> bool:
     """Whether two run records agree: the same stop (error kind and step) and values."""
-    from autograder.checks import compare
-
     my_error, their_error = mine.get("error"), theirs.get("error")
     if bool(my_error) != bool(their_error) or len(mine["theta"]) != len(theirs["theta"]):
         return False
@@ -183,17 +185,10 @@ def first_divergence(assignment: str, outputs: dict) -> dict | None:
     Returns ``{"case", "step", "quantities": {quantity: first differing step or None},
     "error": the run's error or None}``, or None when every case matches throughout.
     """
-    from autograder.checks import _check_record, compare, fixture_record
-    from autograder.reference import load_fixtures
-    from autograder.cases import get_case
-
     fixtures = load_fixtures(assignment)
     quantities = ("update", *STATE_NAMES[assignment])
     earliest = None
-    for name, record in outputs["cases"].items():
-        case = get_case(assignment, name)
-        if _check_record(record, case, assignment):
-            continue
+    for name, record in usable_records(assignment, outputs).items():
         reference = fixture_record(assignment, name, fixtures)
         steps = {d.quantity: d.step for d in compare(record, reference, reference["theta0"], quantities)}
         error = record.get("error")
@@ -201,6 +196,12 @@ def first_divergence(assignment: str, outputs: dict) -> dict | None:
         if candidates and (earliest is None or min(candidates) < earliest["step"]):
             earliest = {"case": name, "step": min(candidates), "quantities": steps, "error": error}
     return earliest
+
+
+@functools.lru_cache(maxsize=None)
+def mistake_run(assignment: str, mistake_name: str, case_name: str) -> dict:
+    """A named mistake's run record on one case (cached: mutants are deterministic; do not modify)."""
+    return run_case(assignment, get_case(assignment, case_name), MISTAKES[assignment][mistake_name].function)
 
 
 def diagnose(assignment: str, outputs: dict) -> list[dict]:
@@ -211,24 +212,18 @@ def diagnose(assignment: str, outputs: dict) -> list[dict]:
     (see :func:`first_divergence`), or a single entry with ``"mistake": None`` and
     the description "no known mistake".
     """
-    from autograder.checks import _check_record
-    from autograder.execute import run_submission
-    from autograder.reference import load_fixtures
-    from autograder.cases import get_case
-
     divergence = first_divergence(assignment, outputs)
     if divergence is None:
         return []
     fixtures = load_fixtures(assignment)
-    names = [name for name, record in outputs["cases"].items()
-             if not _check_record(record, get_case(assignment, name), assignment)]
-    matches = []
-    for mistake in MISTAKES[assignment].values():
-        theirs = run_submission(assignment, mistake.function, names)["cases"]
-        if all(_same_run(assignment, outputs["cases"][name], theirs[name], fixtures[f"{name}/theta"][0])
-               for name in names):
-            matches.append({"mistake": mistake.name, "description": mistake.description,
-                            "first_divergence": divergence})
+    records = usable_records(assignment, outputs)
+    # Shortest cases first: most mistakes are ruled out by the first case compared.
+    names = sorted(records, key=lambda name: get_case(assignment, name).steps)
+    matches = [{"mistake": mistake.name, "description": mistake.description, "first_divergence": divergence}
+               for mistake in MISTAKES[assignment].values()
+               if all(_same_run(assignment, records[name], mistake_run(assignment, mistake.name, name),
+                                fixtures[f"{name}/theta"][0])
+                      for name in names)]
     return matches or [{"mistake": None, "description": "no known mistake", "first_divergence": divergence}]
 
 
@@ -253,11 +248,7 @@ def format_diagnosis(entries: list[dict]) -> str:
 
 def mistake_distances(assignment: str) -> dict[str, float]:
     """How far each named mistake is from the fixtures: its largest entry error over all cases."""
-    from autograder.checks import trajectory_error
-    from autograder.execute import run_submission
-    from autograder.reference import load_fixtures
-
     fixtures = load_fixtures(assignment)
-    return {name: max(trajectory_error(assignment, case_name, record, fixtures)
-                      for case_name, record in run_submission(assignment, mistake.function)["cases"].items())
-            for name, mistake in MISTAKES[assignment].items()}
+    return {name: max(trajectory_error(assignment, case.name, mistake_run(assignment, name, case.name), fixtures)
+                      for case in CASES[assignment])
+            for name in MISTAKES[assignment]}
