@@ -97,12 +97,17 @@ CASES: dict[str, list[Case]] = {
 }
 
 
+def lookup(table: dict, assignment: str, name: str, kind: str):
+    """The entry of ``table[assignment]`` called ``name``, with a clear error for unknown names."""
+    if assignment not in table:
+        raise ValueError(f"unknown assignment {assignment!r}; expected one of {sorted(table)}")
+    for entry in table[assignment]:
+        if entry.name == name:
+            return entry
+    raise ValueError(f"unknown {kind} {name!r} for {assignment!r}; expected one of "
+                     f"{[entry.name for entry in table[assignment]]}")
+
+
 def get_case(assignment: str, name: str) -> Case:
-    """The case called ``name`` of ``assignment`` (a clear error for unknown names)."""
-    if assignment not in CASES:
-        raise ValueError(f"unknown assignment {assignment!r}; expected one of {sorted(CASES)}")
-    for case in CASES[assignment]:
-        if case.name == name:
-            return case
-    raise ValueError(f"unknown case {name!r} for {assignment!r}; expected one of "
-                     f"{[case.name for case in CASES[assignment]]}")
+    """The case called ``name`` of ``assignment``."""
+    return lookup(CASES, assignment, name, "case")

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from autograder.cases import CASES, FUNCTIONS, STATE_NAMES, get_case
+from autograder.cases import CASES, FUNCTIONS, STATE_NAMES, get_case, lookup
 from autograder.execute import run_submission
 from autograder.reference import load_fixtures
 
@@ -97,13 +97,8 @@ TESTS: dict[str, list[TestSpec]] = {assignment: _tests(assignment) for assignmen
 
 
 def get_test(assignment: str, name: str) -> TestSpec:
-    if assignment not in TESTS:
-        raise ValueError(f"unknown assignment {assignment!r}; expected one of {sorted(TESTS)}")
-    for spec in TESTS[assignment]:
-        if spec.name == name:
-            return spec
-    raise ValueError(f"unknown test {name!r} for {assignment!r}; expected one of "
-                     f"{[spec.name for spec in TESTS[assignment]]}")
+    """The test called ``name`` of ``assignment``."""
+    return lookup(TESTS, assignment, name, "test")
 
 
 def entry_errors(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
