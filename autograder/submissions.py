@@ -127,7 +127,7 @@ def discover(source: Path, assignment: str, other_assignments=()) -> Intake:
     intake = Intake()
     candidates: dict[str, list[_Candidate]] = {}
     for path, size, mtime, read in _entries(source):
-        parts = tuple(part for part in PurePosixPath(path).parts if part not in ("", "."))
+        parts = tuple(part for part in PurePosixPath(path).parts if part not in ("", ".", "..", "/"))
         if any(part in SYSTEM_NAMES or part.startswith("._") for part in parts):
             intake.note(path, "ignored: operating-system or Jupyter metadata")
             continue

@@ -28,7 +28,7 @@ def _encode(value):
         array = np.asarray(value)
         if array.dtype.kind not in _PLAIN_KINDS:
             raise NotPlainData(f"array of dtype {array.dtype} is not plain numeric data")
-        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        array = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
         return {_ARRAY_TAG: array.dtype.str, "shape": list(array.shape),
                 "data": base64.b64encode(array.tobytes()).decode("ascii")}
     if isinstance(value, dict):
