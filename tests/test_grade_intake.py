@@ -82,8 +82,10 @@ def test_unknown_names_are_guessed_and_reported(tmp_path):
     archive = _zip(tmp_path / "plain.zip", {"../../evil name.ipynb": NOTEBOOK, "x/.ipynb": NOTEBOOK})
     intake = discover(archive, "adam")
     assert [s.student for s in intake.submissions] == ["evil_name"]
-    assert [entry["issue"] for entry in intake.log] == ["student id taken from the file name",
-                                                        "renamed: graded 'evil name.ipynb' as adam.ipynb"]
+    assert [(entry["file"], entry["issue"]) for entry in intake.log] == [
+        ("x/.ipynb", "not graded: not a notebook (.ipynb)"),
+        ("../../evil name.ipynb", "student id taken from the file name"),
+        ("../../evil name.ipynb", "renamed: graded 'evil name.ipynb' as adam.ipynb")]
 
 
 def test_bad_inputs_have_clear_errors(tmp_path):
