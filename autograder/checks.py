@@ -170,7 +170,8 @@ def record_problem(record, case, assignment: str) -> str | None:
         return "the recorded error or mutation is malformed"
     for name in names:
         value = record.get(name)
-        if not isinstance(value, np.ndarray) or value.shape[1:] != case.shape or len(value) > case.steps:
+        if (not isinstance(value, np.ndarray) or value.dtype != np.float64 or value.shape[1:] != case.shape
+                or value.ndim != len(case.shape) + 1 or len(value) > case.steps):
             return f"the recorded {name} is malformed"
     if len({len(record[name]) for name in names}) != 1:
         return "the recorded arrays have different lengths"

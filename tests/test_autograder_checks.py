@@ -237,13 +237,19 @@ def test_malformed_outputs_are_judged_not_crashed():
     cases = dict(good["cases"])
     cases["scalar"] = {**cases["scalar"], "m": np.zeros((3, 7))}
     cases["zeros"] = {**cases["zeros"], "error": {"kind": 1}}
+    cases["mixed_scales"] = {**cases["mixed_scales"], "theta": np.float64(1.0)}
+    cases["default_long"] = {**cases["default_long"], "m": cases["default_long"]["m"].astype(complex)}
     del cases["tiny_gradients"]
     results = {r.name: r for r in judge("adam", {"assignment": "adam", "cases": cases})}
     assert "the recorded m is malformed" in results["hyperparameters_and_shapes"].message
     assert "the recorded error or mutation is malformed" in results["zero_gradients"].message
     assert "no outputs were recorded" in results["tiny_gradients"].message
-    assert results["long_run"].passed
+    assert "the recorded theta is malformed" in results["hyperparameters_and_shapes"].message
+    assert "the recorded m is malformed" in results["long_run"].message
+    assert results["returns_new_arrays"].message.count("malformed") == 4
     assert judge("adam", None)[0].passed is False
+    assert diagnose("adam", None) == []
+    assert diagnose("adam", {"assignment": "adam", "cases": cases}) == []  # the judgeable cases are right
 
 
 # ---- check(), as nbgrader's hidden test cells call it ------------------------------

@@ -2,6 +2,7 @@
 without CUDA."""
 
 import argparse
+from pathlib import Path
 
 import pytest
 import torch
@@ -47,3 +48,14 @@ def test_without_cuda_the_command_refuses(capsys):
 
 def test_slug():
     assert gpu.slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+
+
+def test_readme_states_the_gpu_validation_measured():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    statement = readme.split("GPU validation:", 1)[1].split("\n\n", 1)[0]
+    devices = [gpu.json.loads(path.read_text())["device"] for path in records()]
+    if devices:
+        assert "not yet validated" not in statement
+        assert all(device in statement for device in devices)
+    else:
+        assert "not yet validated on a GPU" in statement
