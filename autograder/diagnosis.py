@@ -113,6 +113,8 @@ _SHARED_MISTAKES = {
                    {"hyper": lambda lr, b1, b2, eps, t: (1.0, b1, b2, eps, t)}),
     "first_moment_weights_swapped": ("first moment weights swapped: (1 - beta1) m + beta1 g",
                                      {"first": lambda m, g, b1: _ewma(m, g, 1 - b1)}),
+    "first_moment_beta_on_gradient": ("beta1 instead of 1 - beta1 on the gradient: beta1 m + beta1 g",
+                                      {"first": lambda m, g, b1: b1 * m + b1 * g}),
 }
 
 MISTAKES: dict[str, dict[str, Mistake]] = {

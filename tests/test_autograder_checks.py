@@ -175,12 +175,20 @@ def exits(assignment):
     return update, ["SystemExit: 3"]
 
 
-BROKEN = [raises_at_step_3, nan_from_step_5, wrong_shape, mutates_inputs, returns_two_values, returns_none,
+def huge_values(assignment):
+    def update(theta, grad, m, s, t, **hyper):
+        theta, m, s = _correct(assignment)(theta, grad, m, s, t, **hyper)
+        return theta + (-1.0) ** t * 1.7e308, m, s
+    return update, ["update differs from step 1"]
+
+
+BROKEN = [huge_values, raises_at_step_3, nan_from_step_5, wrong_shape, mutates_inputs, returns_two_values, returns_none,
           lying_object, unconvertible, complex_result, hostile_exception, exits]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 @pytest.mark.parametrize("make", BROKEN, ids=lambda make: make.__name__)
+@pytest.mark.filterwarnings("error")
 def test_broken_submissions_get_clear_messages(assignment, make):
     function, expected = make(assignment)
     outputs = run_submission(assignment, function)
@@ -294,3 +302,30 @@ def test_check_rejects_bad_arguments():
         check("adam", "nope", SOLUTIONS["adam"])
     with pytest.raises(ValueError, match="unknown assignment 'sgd'"):
         check("sgd", "first_step", SOLUTIONS["adam"])
+
+
+# ---- whatever a submission returns, grading reports it and goes on -----------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+ARRAYS = st.one_of(
+    st.none(), st.integers(), st.floats(), st.text(max_size=3),
+    st.lists(st.floats(allow_nan=True), max_size=3),
+    st.builds(np.full, st.sampled_from([(), (1,), (2,), (1, 1)]),
+              st.sampled_from([0.0, np.nan, np.inf, 3e38]), dtype=st.sampled_from([np.float64, np.float32])),
+)
+RETURNS = st.one_of(ARRAYS, st.lists(ARRAYS, max_size=4), st.tuples(ARRAYS, ARRAYS, ARRAYS))
+
+
+@settings(max_examples=60, deadline=None)
+@given(returned=RETURNS)
+@pytest.mark.filterwarnings("error")  # a warning would land on stderr and zero an nbgrader cell
+def test_any_return_value_is_graded_without_crashing(returned):
+    outputs = run_submission("adam", lambda *args, **hyper: returned, ["scalar"])
+    record = outputs["cases"]["scalar"]
+    results = judge("adam", outputs, [spec for spec in TESTS["adam"] if "scalar" in spec.cases])
+    assert not any(result.passed for result in results if result.name != "returns_new_arrays")
+    assert all(result.message for result in results)
+    if record["error"]:
+        assert record["error"]["kind"] in ("return_type", "conversion", "shape", "non_finite")
+    assert isinstance(diagnose("adam", outputs), list)
