@@ -165,7 +165,7 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
         limits = sandbox.Limits(**settings["limits"])
         expose, hide = _sandbox_paths(settings["hide"])
         request = {"assignment": assignment, "function": FUNCTIONS[assignment], "cells": extraction.cells,
-                   "case_names": None, "limits": limits.as_dict(), "uid": sandbox.sandbox_uid()}
+                   "case_names": None, "limits": limits.as_dict()}
         outcome = sandbox.run([sys.executable, *RUNNER], request, limits=limits, expose=expose, hide=hide,
                               mode=settings["sandbox"])
         report["sandbox"] = {"mode": outcome.mode, "warnings": outcome.warnings,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -49,7 +50,10 @@ def record_scores(path: Path, assignment: str, reports: list[dict]) -> None:
         return
     path = Path(path).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with Gradebook(f"sqlite:///{path}") as gradebook:
+    with Gradebook(f"sqlite:///{path}") as gradebook, warnings.catch_warnings():
+        # nbgrader's add_submission builds rows before adding them to the session, which
+        # SQLAlchemy reports as a warning on every submission; the rows are stored anyway.
+        warnings.filterwarnings("ignore", message=".*not in session.*")
         names = _cell_names(gradebook, assignment, graded[0]["tests"])
         for report in graded:
             gradebook.update_or_create_student(report["student"])

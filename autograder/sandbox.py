@@ -18,10 +18,13 @@ wall-clock limit (killing the whole process group) and keeps only the first
 ``output_bytes`` of stdout/stderr while draining the rest, so printing megabytes
 neither blocks the child nor fills the grader's memory.
 
-Without a working ``bwrap`` the same command runs in ``rlimits`` mode with a warning:
-limits hold, but the file system and network are not isolated. Results come back on a
-dedicated pipe, never through the student's stdout: the command reads a JSON request on
-stdin, to which :func:`run` adds ``"result_fd"``, the descriptor to write the results to.
+Without a working ``bwrap`` the same command runs in ``rlimits`` mode, and the report
+says so: the limits hold, but the file system and network are not isolated, and when
+the grader runs as root the runner switches uid only if the Python installation is
+readable by other users (otherwise the process-count limit, which root ignores, is
+void). Results come back on a dedicated pipe, never through the student's stdout: the
+command reads a JSON request on stdin, to which :func:`run` adds ``"result_fd"``, the
+descriptor to write the results to, and ``"uid"``.
 """
 
 from __future__ import annotations
@@ -168,11 +171,12 @@ def run(command: list[str], request: dict, *, limits: Limits, expose: list[Path]
     """Run ``command`` in the sandbox, sending it ``request`` (JSON) on stdin.
 
     ``mode`` is ``"auto"`` (bwrap when usable), ``"bwrap"`` (fail if unusable) or
-    ``"rlimits"`` (no namespaces; for platforms without bubblewrap).
+    ``"rlimits"`` (no namespaces; for platforms without bubblewrap). The request gets
+    ``"result_fd"`` and ``"uid"`` (the uid to switch to, or None to stay).
     """
-    warnings = []
     if mode not in ("auto", "bwrap", "rlimits"):
         raise ValueError(f"unknown sandbox mode {mode!r}; expected auto, bwrap or rlimits")
+    warnings = []
     if mode != "rlimits":
         problem = probe_bwrap()
         if problem is None:
@@ -181,16 +185,25 @@ def run(command: list[str], request: dict, *, limits: Limits, expose: list[Path]
             raise RuntimeError(f"sandbox mode bwrap requested but unusable: {problem}")
         else:
             mode = "rlimits"
-            warnings.append(f"no bubblewrap sandbox ({problem}): resource limits only, "
-                            "the file system and network were not isolated")
+            warnings.append(f"no bubblewrap sandbox ({problem})")
     argv = list(command)
+    uid = sandbox_uid() if os.geteuid() == 0 else None
     if mode == "bwrap":
         argv = bwrap_args(expose=list(expose), hide=list(hide), limits=limits) + argv
-    cwd = None if mode == "bwrap" else _scratch_dir()
+        cwd = None
+    else:
+        warnings.append("resource limits only: the file system and network were not isolated")
+        if uid is not None and not all(_readable_by_others(path) for path in expose):
+            warnings.append("ran as root: the Python installation is not readable by other users, so the "
+                            "process-count limit (which root ignores) did not apply")
+            uid = None
+        cwd = tempfile.mkdtemp(prefix="autograder-")
+        if uid is not None:
+            os.chown(cwd, uid, uid)
 
     result_read, result_write = os.pipe()
     os.set_inheritable(result_write, True)
-    stdin = json.dumps({**request, "result_fd": result_write}).encode("utf-8")
+    stdin = json.dumps({**request, "result_fd": result_write, "uid": uid}).encode("utf-8")
     started = time.monotonic()
     try:
         process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -205,12 +218,15 @@ def run(command: list[str], request: dict, *, limits: Limits, expose: list[Path]
         if cwd is not None:
             shutil.rmtree(cwd, ignore_errors=True)
     outcome.mode = mode
-    outcome.warnings = warnings + outcome.warnings
+    outcome.warnings = warnings
     return outcome
 
 
-def _scratch_dir() -> str:
-    return tempfile.mkdtemp(prefix="autograder-")
+def _readable_by_others(path: Path) -> bool:
+    """Whether a user other than the owner can reach and read ``path``."""
+    path = Path(path).resolve()
+    folders = [*reversed(path.parents), path]
+    return all(folder.stat().st_mode & 0o005 == 0o005 for folder in folders if folder.exists())
 
 
 def _kill(process: subprocess.Popen) -> None:
