@@ -98,7 +98,8 @@ _ARGS_DOC = """
         landscape: a :class:`book.landscapes.Landscape`.
         x0: starts, shape ``(..., dim)``.
         steps: number of optimizer steps (>= 0).
-        stochastic: feed ``landscape.stochastic_grad`` instead of the exact gradient.
+        stochastic: feed ``landscape.stochastic_grad`` instead of the exact gradient;
+            an array ``landscape.batch_size`` broadcasts against ``x0``'s batch axes.
         rng: generator (or seed) for the stochastic gradients; default
             ``landscape.make_rng()``, so runs are reproducible.
         stop: if given, a run stops (its point is frozen) at the first step where the
@@ -165,10 +166,14 @@ def _run(opts, landscape, x0, steps, stochastic, rng, stop):
         raise ValueError(f"stop must be a gradient-norm tolerance >= 0, got {stop!r}")
     gradient = _gradient_oracle(landscape, stochastic, rng)
     shapes = [_batch_shape(opt, x) for opt in opts]
+    if stochastic:  # an array of batch sizes gives each run of the batch its own noise level
+        shapes.append(np.shape(landscape.batch_size) + (1,))
     try:
         shape = np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(f"the optimizers' batch shapes {shapes} do not broadcast together") from None
+        raise ValueError(
+            f"the batch shapes {shapes} of the optimizers (and batch sizes) do not broadcast together"
+        ) from None
 
     # path[t, i] holds optimizer i's iterates at step t; each run owns its row from step 0.
     path = np.empty((steps + 1, len(opts)) + shape, dtype=x.dtype)

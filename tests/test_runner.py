@@ -152,9 +152,9 @@ def test_stochastic_runs_are_reproducible_and_independent_per_run():
 def test_larger_batches_reach_a_lower_noise_floor():
     batch_sizes = np.array([1, 16, 256])
     noisy = landscapes.noisy_quadratic(kappa=10.0, noise_std=1.0, batch_size=batch_sizes)
-    starts = np.broadcast_to(noisy.default_start, (64, 3, 2))
-    run = runner.trajectory(plain_sgd(0.05), noisy, starts, 300, stochastic=True)
-    floor = run.losses[200:].mean(axis=(0, 1))
+    run = runner.trajectory(plain_sgd(0.05), noisy, noisy.default_start, 2000, stochastic=True)
+    assert run.path.shape == (2001, 3, 2)  # one start, broadcast to one run per batch size
+    floor = run.losses[500:].mean(axis=0)
     assert floor[0] > floor[1] > floor[2]
 
 
@@ -168,6 +168,12 @@ def test_larger_batches_reach_a_lower_noise_floor():
         (lambda: runner.trajectory(plain_sgd(0.1), BOWL, [0.0, 0.0], 5, stop=-1.0), "stop must be"),
         (lambda: runner.trajectory(plain_sgd(np.ones(3)), BOWL, [0.0, 0.0], 5), "do not broadcast"),
         (lambda: runner.trajectory(plain_sgd(np.ones(3)), landscapes.quadratic(dim=1), [1.0], 5), "last"),
+        (
+            lambda: runner.trajectory(
+                plain_sgd(np.ones((4, 1))), landscapes.noisy_quadratic(batch_size=[1, 2]), [0.0, 0.0], 5, stochastic=True
+            ),
+            "do not broadcast together",
+        ),
         (
             lambda: runner.race({"a": plain_sgd(np.ones((3, 1))), "b": plain_sgd(np.ones((4, 1)))}, BOWL, [0.0, 0.0], 5),
             "do not broadcast together",

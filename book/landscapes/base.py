@@ -89,7 +89,9 @@ def newton(landscape, x, steps=50):
 class StochasticLandscape(Landscape):
     """A landscape that also has minibatch gradients: ``stochastic_grad(x, rng, batch_size)``.
 
-    ``seed`` makes runs reproducible: :meth:`make_rng` returns a fresh generator seeded
+    ``batch_size`` is the default minibatch size: an int, or (where a subclass allows
+    it) an array broadcasting against the batch axes ``x.shape[:-1]``. ``seed`` makes
+    runs reproducible: :meth:`make_rng` returns a fresh generator seeded
     with it, which :func:`book.runner.trajectory` uses when it is given no ``rng``.
     Subclasses implement ``_stochastic_grad(x, rng, batch_size)``.
     """
