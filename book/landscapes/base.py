@@ -9,7 +9,7 @@ evaluates a whole batch of starts, a trajectory, or a plotting grid.
 
 import numpy as np
 
-__all__ = ["Landscape", "StochasticLandscape", "components", "newton", "positive_integers"]
+__all__ = ["Landscape", "StochasticLandscape", "components", "symmetric_2x2", "newton", "positive_integers"]
 
 
 class Landscape:
@@ -71,6 +71,11 @@ def components(shape, *parts):
     return out
 
 
+def symmetric_2x2(shape, xx, xy, yy):
+    """Hessians of 2-D landscapes, shape ``shape + (2, 2)``, from their three entries."""
+    return components(shape, xx, xy, xy, yy).reshape(shape + (2, 2))
+
+
 def newton(landscape, x, steps=50):
     """Refine approximate stationary points ``x`` of shape ``(k, dim)`` with Newton's method.
 
@@ -114,6 +119,6 @@ class StochasticLandscape(Landscape):
 def positive_integers(batch_size):
     """Check that ``batch_size`` holds integers >= 1 and return it as an int array."""
     sizes = np.asarray(batch_size)
-    if sizes.dtype.kind not in "biuf" or np.any(sizes < 1) or np.any(sizes != np.round(sizes)):
+    if sizes.dtype.kind not in "biuf" or not np.all(np.isfinite(sizes) & (sizes >= 1) & (sizes == np.round(sizes))):
         raise ValueError(f"batch_size must be an integer >= 1 (or an array of them), got {batch_size!r}")
     return sizes.astype(np.int64)

@@ -8,7 +8,7 @@ written out by hand and checked against finite differences in the tests.
 
 import numpy as np
 
-from .base import Landscape, components, newton
+from .base import Landscape, components, newton, symmetric_2x2
 
 __all__ = ["Rosenbrock", "Beale", "Saddle", "Himmelblau", "rosenbrock", "beale", "saddle", "himmelblau"]
 
@@ -51,8 +51,7 @@ class Rosenbrock(Landscape):
     def _hessian(self, p):
         x, y = p[..., 0], p[..., 1]
         hxx = 2.0 - 4.0 * self.b * y + 12.0 * self.b * x * x
-        hxy = -4.0 * self.b * x
-        return components(x.shape, hxx, hxy, hxy, 2.0 * self.b).reshape(x.shape + (2, 2))
+        return symmetric_2x2(x.shape, hxx, -4.0 * self.b * x, 2.0 * self.b)
 
 
 class Beale(Landscape):
@@ -84,10 +83,9 @@ class Beale(Landscape):
     def _residuals(self, p):
         """Residuals r_i and the derivatives of y^i (i = 1, 2, 3) on a last axis of size 3."""
         x, y = p[..., 0, None], p[..., 1]
-        one, zero = np.ones_like(y), np.zeros_like(y)
         y_pow = components(y.shape, y, y * y, y**3)
-        dy_pow = components(y.shape, one, 2.0 * y, 3.0 * y * y)
-        ddy_pow = components(y.shape, zero, 2.0 * one, 6.0 * y)
+        dy_pow = components(y.shape, 1.0, 2.0 * y, 3.0 * y * y)
+        ddy_pow = components(y.shape, 0.0, 2.0, 6.0 * y)
         residual = self._c - x * (1.0 - y_pow)
         return x, residual, y_pow - 1.0, x * dy_pow, dy_pow, ddy_pow
 
@@ -106,7 +104,7 @@ class Beale(Landscape):
         hxx = 2.0 * np.sum(r_x * r_x, axis=-1)
         hxy = 2.0 * np.sum(r_x * r_y + r * dy_pow, axis=-1)
         hyy = 2.0 * np.sum(r_y * r_y + r * x * ddy_pow, axis=-1)
-        return components(p.shape[:-1], hxx, hxy, hxy, hyy).reshape(p.shape[:-1] + (2, 2))
+        return symmetric_2x2(p.shape[:-1], hxx, hxy, hyy)
 
 
 class Saddle(Landscape):
@@ -159,12 +157,10 @@ class Saddle(Landscape):
     def _hessian(self, p):
         x, y = p[..., 0], p[..., 1]
         if self.kind == "quartic":
-            parts = (2.0, 0.0, 0.0, 3.0 * y * y - 1.0)
-        elif self.kind == "quadratic":
-            parts = (2.0, 0.0, 0.0, -2.0)
-        else:
-            parts = (6.0 * x, -6.0 * y, -6.0 * y, -6.0 * x)
-        return components(x.shape, *parts).reshape(x.shape + (2, 2))
+            return symmetric_2x2(x.shape, 2.0, 0.0, 3.0 * y * y - 1.0)
+        if self.kind == "quadratic":
+            return symmetric_2x2(x.shape, 2.0, 0.0, -2.0)
+        return symmetric_2x2(x.shape, 6.0 * x, -6.0 * y, -6.0 * x)
 
 
 class Himmelblau(Landscape):
@@ -201,10 +197,7 @@ class Himmelblau(Landscape):
     def _hessian(self, p):
         x, y = p[..., 0], p[..., 1]
         u, v = x * x + y - 11.0, x + y * y - 7.0
-        hxy = 4.0 * (x + y)
-        return components(x.shape, 4.0 * u + 8.0 * x * x + 2.0, hxy, hxy, 4.0 * v + 8.0 * y * y + 2.0).reshape(
-            x.shape + (2, 2)
-        )
+        return symmetric_2x2(x.shape, 4.0 * u + 8.0 * x * x + 2.0, 4.0 * (x + y), 4.0 * v + 8.0 * y * y + 2.0)
 
 
 rosenbrock = Rosenbrock
