@@ -204,6 +204,7 @@ def test_quadratic_kappa_in_higher_dimension_is_log_spaced():
         (lambda: landscapes.noisy_quadratic(noise_std=-1.0), "noise_std"),
         (lambda: landscapes.noisy_quadratic(batch_size=0), "batch_size"),
         (lambda: landscapes.noisy_quadratic(batch_size=2.5), "batch_size"),
+        (lambda: landscapes.noisy_quadratic(batch_size=np.inf), "batch_size"),
         (lambda: landscapes.rosenbrock(b=0), "b must be positive"),
         (lambda: landscapes.saddle("horse"), "kind must be one of"),
         (lambda: landscapes.logistic_regression(l2=0), "l2 must be positive"),
