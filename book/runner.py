@@ -140,8 +140,9 @@ def race(optimizers, landscape, x0, steps, *, stochastic=False, rng=None, stop=N
     return dict(zip(names, runs))
 
 
-trajectory.__doc__ = trajectory.__doc__.replace("{args}", _ARGS_DOC)
-race.__doc__ = race.__doc__.replace("{args}", _ARGS_DOC)
+for _function in (trajectory, race):
+    if _function.__doc__:  # None under python -OO
+        _function.__doc__ = _function.__doc__.replace("{args}", _ARGS_DOC)
 
 
 def _gradient_oracle(landscape, stochastic, rng):
