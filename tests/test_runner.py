@@ -205,3 +205,18 @@ def test_a_race_of_every_book_optimizer_equals_separate_runs():
     for name, opt in optimizers.items():
         alone = runner.trajectory(opt, landscape, starts, 30)
         np.testing.assert_array_equal(results[name].path, alone.path)
+
+
+def test_a_stochastic_race_is_reproducible_with_independent_noise_per_optimizer():
+    noisy = landscapes.noisy_quadratic(kappa=10.0, noise_std=1.0)
+    optimizers = {"a": plain_sgd(0.05), "b": plain_sgd(0.05)}
+    first = runner.race(optimizers, noisy, noisy.default_start, 10, stochastic=True)
+    again = runner.race(optimizers, noisy, noisy.default_start, 10, stochastic=True)
+    np.testing.assert_array_equal(first["a"].path, again["a"].path)
+    assert not np.allclose(first["a"].path[1], first["b"].path[1])
+
+
+def test_float32_starts_give_a_float32_path():
+    run = runner.trajectory(plain_sgd(0.05), BOWL, BOWL.default_start.astype(np.float32), 10)
+    assert run.path.dtype == np.float32
+    np.testing.assert_allclose(run.path, runner.trajectory(plain_sgd(0.05), BOWL, BOWL.default_start, 10).path, rtol=1e-5)
