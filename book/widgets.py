@@ -285,6 +285,49 @@ def _optimizer_series(made):
     return {"": made}
 
 
+class _Run:
+    """One optimizer's run at one state of a batched grid: ``path`` (steps+1, [starts,] 2)."""
+
+    def __init__(self, path, losses):
+        self.path, self.losses = path, losses
+
+
+def _run_grid(grid, make_optimizer, landscape, x0, steps):
+    """Every state's runs, a list of ``{label: _Run}`` in row-major grid order.
+
+    When every slider is numeric, the whole grid is one batched call of
+    :func:`book.runner.trajectory` per label: ``make_optimizer`` receives arrays of
+    shape ``(states, 1, ...)``, which book.optim broadcasts against the starts. A
+    ``make_optimizer`` that cannot take arrays (a boolean slider, a Python ``if`` on a
+    value) is called once per state instead.
+    """
+    from book import runner
+
+    states = list(grid.states())
+    batch_shape = (grid.count,) + x0.shape
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                  for values in grid.values for v in values)
+    if numeric:
+        arrays = {name: np.array([state[name] for state in states], dtype=float)
+                  .reshape((grid.count,) + (1,) * x0.ndim) for name in grid.names}
+        try:
+            series = _optimizer_series(make_optimizer(**arrays))
+            batched = {label: runner.trajectory(opt, landscape, x0, steps)
+                       for label, opt in series.items()}
+        except (TypeError, ValueError):
+            batched = None
+        if batched and all(r.path.shape[1:] == batch_shape for r in batched.values()):
+            return [{label: _Run(r.path[:, i], r.losses[:, i]) for label, r in batched.items()}
+                    for i in range(grid.count)]
+    runs = [{label: runner.trajectory(opt, landscape, x0, steps)
+             for label, opt in _optimizer_series(make_optimizer(**values)).items()}
+            for values in states]
+    labels = list(runs[0])
+    if any(list(run) != labels for run in runs):
+        raise ValueError("make_optimizer must return the same labels for every state")
+    return runs
+
+
 def _to_pixels(path, to_display, image_height, limit):
     """Pixel coordinates of a ``(steps+1, 2)`` path, cut before it leaves ``limit``.
 
@@ -336,11 +379,10 @@ def trajectory_explorer(landscape, make_optimizer, sliders, *, x0, steps, bounds
     title, figsize, dpi, levels, initial
         As in :func:`explore`; ``levels`` is the number of contour levels.
 
-    Every path is computed with :func:`book.runner.trajectory`. The readout under the
-    figure gives the loss after the last step (the worst start, if several).
+    Every path is computed with :func:`book.runner.trajectory`, in one batched call
+    when the sliders are numeric. The readout under the figure gives the loss after the
+    last step (the worst start, if several).
     """
-    from book import runner
-
     grid = _Grid(sliders, initial, MAX_PATH_STATES, "trajectory_explorer")
     x0 = np.asarray(x0, dtype=float)
     if x0.shape[-1:] != (2,) or x0.ndim > 2:
@@ -353,14 +395,8 @@ def trajectory_explorer(landscape, make_optimizer, sliders, *, x0, steps, bounds
                          f"exceeds {MAX_PATH_POINTS} path points: use fewer slider "
                          "values, starts or steps")
 
-    runs = []  # per state: {label: result}
-    for values in grid.states():
-        series = _optimizer_series(make_optimizer(**values))
-        runs.append({label: runner.trajectory(opt, landscape, x0, steps)
-                     for label, opt in series.items()})
+    runs = _run_grid(grid, make_optimizer, landscape, x0, steps)
     labels = list(runs[0])
-    if any(list(run) != labels for run in runs):
-        raise ValueError("make_optimizer must return the same labels for every state")
     if len(labels) > len(plotting.COLORS):
         raise ValueError(f"at most {len(plotting.COLORS)} optimizers per figure")
 
