@@ -20,7 +20,7 @@ import pytest
 
 from autograder.checks import TESTS
 from autograder.diagnosis import MISTAKES
-from autograder.release import CONFIG_FILE, SOURCE_DIR
+from autograder.release import CONFIG_FILE, RELEASE_DIR, SOURCE_DIR
 
 NBGRADER = Path(sys.executable).parent / "nbgrader"
 MAX_SCORE = {assignment: sum(spec.points for spec in specs) for assignment, specs in TESTS.items()}
@@ -118,6 +118,13 @@ def grades(course):
 def feedback(course, student):
     assignment = STUDENTS[student][0]
     return html.unescape((course / "feedback" / student / assignment / f"{assignment}.html").read_text())
+
+
+def test_stock_release_equals_the_committed_one(course):
+    """``nbgrader generate_assignment`` run from the repository root would change nothing."""
+    for assignment in MAX_SCORE:
+        name = Path(assignment) / f"{assignment}.ipynb"
+        assert (course / "exercises" / name).read_text() == (RELEASE_DIR / name).read_text()
 
 
 def test_solutions_get_full_marks(grades):
