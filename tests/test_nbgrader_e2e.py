@@ -20,6 +20,7 @@ import pytest
 
 from autograder.checks import TESTS
 from autograder.diagnosis import MISTAKES
+from autograder.nbgrader_preprocessors import HideHiddenTests
 from autograder.release import CONFIG_FILE, RELEASE_DIR, SOURCE_DIR
 
 NBGRADER = Path(sys.executable).parent / "nbgrader"
@@ -166,6 +167,21 @@ def test_broken_submissions_get_a_clear_message_and_their_points(grades, course,
     score, max_score = grades[student]
     assert (0 < score < max_score) if partial else score == 0
     assert message in feedback(course, student)
+
+
+def test_hide_hidden_tests_keeps_only_the_error_message():
+    cell = nbformat.v4.new_code_cell(
+        "# visible line\n### BEGIN HIDDEN TESTS\ncheck('adam', 'long_run', f)\n### END HIDDEN TESTS",
+        metadata={"nbgrader": {"grade": True, "grade_id": "t", "points": 1, "solution": False, "locked": True}},
+        outputs=[nbformat.v4.new_output("error", ename="AssertionError", evalue="long_run: failed",
+                                        traceback=["Traceback", "----> 3 check('adam', 'long_run', f)"])])
+    student_cell = nbformat.v4.new_code_cell("1 / 0", outputs=[nbformat.v4.new_output(
+        "error", ename="ZeroDivisionError", evalue="division by zero", traceback=["----> 1 1 / 0"])])
+    notebook = nbformat.v4.new_notebook(cells=[cell, student_cell])
+    HideHiddenTests().preprocess(notebook, {})
+    assert cell.source == "# visible line"
+    assert cell.outputs[0].traceback == ["AssertionError: long_run: failed"]
+    assert student_cell.outputs[0].traceback == ["----> 1 1 / 0"], "the student's own errors keep their traceback"
 
 
 def test_feedback_shows_no_hidden_test(course):

@@ -73,11 +73,16 @@ def test_release_reveals_nothing_hidden(assignment):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_graded_cells_match_the_checks(assignment):
-    """Each hidden test cell runs one test of autograder.checks, with its points."""
+    """Each hidden test cell runs one test of autograder.checks, with its points, and
+    tells the student what it checks."""
     expected = {f"test_{spec.name}": spec.points for spec in TESTS[assignment]}
+    described = {f"test_{spec.name}": f"# Graded ({spec.points} point{'s' * (spec.points != 1)}): {spec.description}"
+                 for spec in TESTS[assignment]}
     for folder in (SOURCE_DIR, RELEASE_DIR):
         cells = grade_cells(notebook(folder, assignment))
         assert {cell.metadata.nbgrader.grade_id: cell.metadata.nbgrader.points for cell in cells} == expected
+        for cell in cells:
+            assert cell.source.splitlines()[0] == described[cell.metadata.nbgrader.grade_id]
     function = f"{assignment}_update"
     for cell in grade_cells(notebook(SOURCE_DIR, assignment)):
         calls = [m.groupdict() for m in HIDDEN_CALL.finditer(cell.source)]
