@@ -91,6 +91,18 @@ def submission(course, assignment, changes):
     return released
 
 
+def test_kernel_is_this_interpreter():
+    """nbgrader runs the notebooks in the "python3" kernel, which must be this virtualenv's
+    Python (jupyter_client replaces a bare "python" by the running interpreter): it is the
+    one where autograder and book are installed."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    argv = KernelSpecManager().get_kernel_spec("python3").argv
+    assert argv[0] in {"python", "python3", sys.executable}, (
+        f"the python3 kernel runs {argv[0]}; run: {sys.executable} -m ipykernel install --sys-prefix "
+        "(and remove the user-level python3 kernelspec that shadows it)")
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A course directory taken through the whole nbgrader workflow once."""
