@@ -26,9 +26,12 @@ optimizer per group, or batched hyperparameters).
 Agreement with torch (tests/test_optim_torch.py): in float64 every optimizer and
 option matches ``torch.optim`` (float64, CPU, ``foreach=False``) to rtol 1e-10 over
 hundreds of steps with tiny, zero, huge and sign-flipping gradients. Computation
-follows the parameters' dtype, so float32 parameters stay float32; against the float64
-torch reference the float32 results agree to rtol 1e-5 (measured as described in
-tests/test_optim_torch.py::test_float32_agreement).
+follows the parameters' dtype, so float32 parameters stay float32. Measured against the
+float64 torch run (tests/test_optim_torch.py::float32_error: unit-normal starts and
+gradients, 200 steps, each error relative to its array's largest magnitude), float32
+agrees to better than 1e-5: the worst case was 4.1e-6 for AdamW (float32 rounds the
+factor 1 - lr * weight_decay on every step), 1.3e-6 or less for the others. The test
+checks the 1e-5 bound.
 """
 
 from ._accumulators import AdadeltaState, AdagradState, RMSpropState, adadelta, adagrad, rmsprop

@@ -203,9 +203,10 @@ def radam(
     beyond", ICLR.
 
     Differences from the paper, all torch's: the rectification threshold is
-    rho_t > 5 (the paper's Algorithm 2 uses rho_t > 4, where r_t is already defined;
-    the authors' code uses 5, which skips the first steps, about 5 with beta2 = 0.999);
-    eps is added to sqrt(v_t), where the paper's adaptive rate has no eps.
+    rho_t > 5 where the paper's Algorithm 2 rectifies once rho_t > 4. With
+    beta2 = 0.999, rho_5 = 4.996, so torch takes five plain momentum steps where the
+    paper takes four. eps is added to sqrt(v_t); the paper's adaptive rate has no eps.
+    Decoupled weight decay (AdamW-style) is a torch option.
     """
     args = adam_family_hyperparameters(lr, betas, eps, weight_decay)
     args["decoupled_weight_decay"] = _base.flag(

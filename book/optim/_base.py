@@ -160,12 +160,8 @@ def _label(keys: list | None, index: int) -> str:
     return "params" if keys is None else f"params[{keys[index]!r}]"
 
 
-def check_param(param: np.ndarray, label: str, batched: dict[str, np.ndarray]) -> None:
-    if not np.issubdtype(param.dtype, np.floating):
-        raise TypeError(
-            f"{label} must be a floating-point array, got dtype {param.dtype} "
-            "(convert it with .astype(float))"
-        )
+def check_broadcast(param: np.ndarray, label: str, batched: dict[str, np.ndarray]) -> None:
+    """Each batched hyperparameter must broadcast to the parameter's own shape."""
     for name, value in batched.items():
         try:
             fits = np.broadcast_shapes(value.shape, param.shape) == param.shape
@@ -208,17 +204,36 @@ def make_optimizer(
         initial: initial values of those shared fields.
     """
     batched = {k: v for k, v in kernel_args.items() if isinstance(v, np.ndarray)}
+    # Which weight decay the kernels apply, decided once rather than on every step.
+    decay = is_active(kernel_args["weight_decay"])
+    decoupled = kernel_args.get("decoupled_weight_decay", False)
+    kernel_args = {
+        **kernel_args,
+        "l2_decay": decay and not decoupled,
+        "decoupled_decay": decay and decoupled,
+    }
+    fields = list(buffers)
+    fitting_shapes = set()  # parameter shapes already checked against `batched`
+
+    def check(param, keys, index):
+        if param.dtype.kind != "f":
+            raise TypeError(
+                f"{_label(keys, index)} must be a floating-point array, got dtype "
+                f"{param.dtype} (convert it with .astype(float))"
+            )
+        if batched and param.shape not in fitting_shapes:
+            check_broadcast(param, _label(keys, index), batched)
+            fitting_shapes.add(param.shape)
 
     def init(params):
         keys, leaves = flatten(params, "params")
         for index, param in enumerate(leaves):
-            check_param(param, _label(keys, index), batched)
-        fields = {field: None for field in state_type._fields}
-        fields.update(initial or {})
-        fields["step"] = 0
+            check(param, keys, index)
+        state = dict.fromkeys(state_type._fields)
+        state.update(initial or {}, step=0)
         for field, make in buffers.items():
-            fields[field] = unflatten(keys, [make(param) for param in leaves])
-        return state_type(**fields)
+            state[field] = unflatten(keys, [make(param) for param in leaves])
+        return state_type(**state)
 
     def step(params, grads, state):
         if not isinstance(state, state_type):
@@ -228,49 +243,59 @@ def make_optimizer(
             )
         keys, leaves = flatten(params, "params")
         grad_leaves = leaves_like(keys, grads, "grads")
-        buffer_leaves = {
-            field: leaves_like(keys, getattr(state, field), f"state.{field}")
-            for field in buffers
-        }
+        buffer_leaves = [
+            leaves_like(keys, getattr(state, field), f"state.{field}") for field in fields
+        ]
         count = state.step + 1
         new_fields, extra_args = schedule(state, count) if schedule else ({}, {})
         args = {**kernel_args, **extra_args, "step": count}
-        new_params = []
-        new_buffers = {field: [] for field in buffers}
+        cast_args = {}  # the args in each parameter dtype
+        new_params, new_buffers = [], [[] for _ in fields]
         for index, (param, grad) in enumerate(zip(leaves, grad_leaves)):
-            label = _label(keys, index)
-            check_param(param, label, batched)
-            old = {field: buffer_leaves[field][index] for field in buffers}
-            for what, array in [("grads", grad), *old.items()]:
-                if np.shape(array) != param.shape:
-                    raise ValueError(
-                        f"{what} for {label} has shape {np.shape(array)}, "
-                        f"expected {param.shape}"
-                    )
-            out = _run_kernel(kernel, param, grad, old, args)
-            new_params.append(out.pop("param"))
-            for field in buffers:
-                new_buffers[field].append(out[field])
-        fields = state._asdict()
-        fields.update(new_fields, step=count)
-        for field in buffers:
-            fields[field] = unflatten(keys, new_buffers[field])
-        return unflatten(keys, new_params), state_type(**fields)
+            check(param, keys, index)
+            old = {field: arrays[index] for field, arrays in zip(fields, buffer_leaves)}
+            if grad.shape != param.shape or any(a.shape != param.shape for a in old.values()):
+                _shape_error(keys, index, param, grad, old)
+            if param.dtype not in cast_args:
+                cast_args[param.dtype] = _in_dtype(args, param.dtype) if batched else args
+            out = _run_kernel(kernel, param, grad, old, cast_args[param.dtype])
+            new_params.append(out["param"])
+            for new, field in zip(new_buffers, fields):
+                new.append(out[field])
+        new_fields.update((f, unflatten(keys, new)) for f, new in zip(fields, new_buffers))
+        return unflatten(keys, new_params), state._replace(step=count, **new_fields)
 
     return Optimizer(name, dict(hyperparams), init, step)
+
+
+def _shape_error(keys, index, param, grad, old: dict):
+    for what, array in [("grads", grad), *old.items()]:
+        if array.shape != param.shape:
+            raise ValueError(
+                f"{what} for {_label(keys, index)} has shape {array.shape}, "
+                f"expected {param.shape}"
+            )
+
+
+def _in_dtype(args: dict, dtype) -> dict:
+    """Batched hyperparameters in the parameters' dtype, so float32 stays float32."""
+    return {
+        key: value.astype(dtype) if isinstance(value, np.ndarray) else value
+        for key, value in args.items()
+    }
 
 
 def _run_kernel(kernel: Kernel, param, grad, old: dict, args: dict) -> dict:
     """Allocate the outputs of one array's update and let `kernel` fill them."""
     dtype = param.dtype
-    grad = np.asarray(grad, dtype=dtype)
-    old = {field: np.asarray(array, dtype=dtype) for field, array in old.items()}
-    # Batched hyperparameters take the parameters' dtype, so float32 stays float32.
-    args = {
-        key: value.astype(dtype) if isinstance(value, np.ndarray) else value
-        for key, value in args.items()
-    }
-    out = {"param": np.empty_like(param), **{f: np.empty_like(param) for f in old}}
+    if grad.dtype != dtype:
+        grad = grad.astype(dtype)
+    for field, array in old.items():
+        if array.dtype != dtype:
+            old[field] = array.astype(dtype)
+    out = {"param": np.empty_like(param)}
+    for field in old:
+        out[field] = np.empty_like(param)
     if param.size <= CHUNK or any(isinstance(v, np.ndarray) for v in args.values()):
         kernel(param, grad, old, out, args)
         return out
@@ -297,7 +322,7 @@ def lerp(start, end, weight, out):
     """``out = start + weight * (end - start)`` in torch.lerp's two-sided form
     (``end - (end - start) * (1 - weight)`` once weight reaches 0.5)."""
     np.subtract(end, start, out=out)
-    if np.ndim(weight) == 0:
+    if not isinstance(weight, np.ndarray):
         if weight < 0.5:
             out *= weight
             out += start
@@ -324,16 +349,14 @@ def direction(param, grad, args):
     decay ``weight_decay * param`` as torch adds it to the gradient."""
     if args["maximize"]:
         grad = np.negative(grad)
-    decay = args["weight_decay"]
-    if is_active(decay) and not args.get("decoupled_weight_decay", False):
-        grad = np.multiply(param, decay) + grad
+    if args["l2_decay"]:
+        grad = np.multiply(param, args["weight_decay"]) + grad
     return grad
 
 
 def decoupled_decay(param, args):
     """The parameter after decoupled weight decay ``param * (1 - lr * weight_decay)``
     (Loshchilov & Hutter), or the parameter itself when that decay is off."""
-    decay = args["weight_decay"]
-    if args.get("decoupled_weight_decay", False) and is_active(decay):
-        return param * (1 - args["lr"] * decay)
+    if args["decoupled_decay"]:
+        return param * (1 - args["lr"] * args["weight_decay"])
     return param
