@@ -53,7 +53,7 @@ BOOK_ALL       := $(if $(filter $(BOOK_HASH),$(shell cat $(BOOK_HASH_FILE) 2>/de
 
 book: $(STAMP) $(MATHJAX)
 	@rm -f $(BOOK_HASH_FILE)
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going $(BOOK_ALL)
+	BOOK_WIDGETS=static $(VENV)/bin/jupyter-book build . -W -n --keep-going $(BOOK_ALL)
 	@mkdir -p $(dir $(BOOK_HASH_FILE)) && echo $(BOOK_HASH) > $(BOOK_HASH_FILE)
 
 book-hash:

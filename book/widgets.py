@@ -55,6 +55,7 @@ import html
 import itertools
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +187,14 @@ class Explorer:
         return bundle
 
     def _live_view(self):
-        """ipywidgets sliders that redraw the figure in the kernel; None without ipywidgets."""
+        """ipywidgets sliders that redraw the figure in the kernel.
+
+        None without ipywidgets, and when ``BOOK_WIDGETS=static`` (set by ``make
+        book``): the HTML book never shows the widget view, and its kernel state (the
+        current image) would only add weight to the page.
+        """
+        if os.environ.get("BOOK_WIDGETS") == "static":
+            return None
         try:
             import ipywidgets
             from IPython.display import Image, display

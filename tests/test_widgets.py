@@ -40,6 +40,12 @@ def test_explore_carries_three_layers_and_one_frame_per_state():
     assert "window.bookExplorer" in figure.html  # the script travels with the figure
 
 
+def test_static_builds_skip_the_live_layer(monkeypatch):
+    monkeypatch.setenv("BOOK_WIDGETS", "static")
+    bundle = explore(draw_line, {"slope": [0.0, 1.0], "offset": [0]})._repr_mimebundle_()
+    assert WIDGET_VIEW not in bundle and {"text/html", "image/png"} <= set(bundle)
+
+
 @pytest.mark.parametrize("sliders, initial, message", [
     ({"slope": list(range(MAX_FRAMES + 1))}, None, "allows at most"),
     ({}, None, "non-empty dict"),
