@@ -46,6 +46,8 @@ $(MATHJAX): package.json package-lock.json
 # passes --all (re-read and re-execute everything) when the hash differs. The hash is
 # removed while building, so that after a failed build (whose pages Sphinx would not
 # re-read, hiding their warnings) the next one re-reads everything too.
+# BOOK_WIDGETS=static: interactive figures skip their live ipywidgets layer, which the
+# HTML never shows (see book/widgets.py).
 BOOK_SOURCES   ?= $(shell find book -type f \( -name '*.py' -o -name '*.js' \) | LC_ALL=C sort)
 BOOK_HASH      := $(shell cat $(BOOK_SOURCES) /dev/null | sha256sum | cut -c1-16)
 BOOK_HASH_FILE ?= _build/.book-sources-hash

@@ -12,7 +12,9 @@ the same NumPy data:
 (c) **print** — a plain PNG of the initial state (``image/png``).
 
 The book's ``_config.yml`` tells myst-nb to prefer ``text/html`` over the widget view
-in HTML, and the PNG in LaTeX. The sliders move over a *grid*: each parameter takes one
+in HTML, and the PNG in LaTeX; ``make book`` sets ``BOOK_WIDGETS=static`` so that the
+build does not even make the live layer, whose kernel state would only weigh down the
+page. The sliders move over a *grid*: each parameter takes one
 of a short list of values, and the static layer holds one state per combination, so
 keep grids small (the total number of states is capped).
 
