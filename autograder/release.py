@@ -33,7 +33,7 @@ def assignments(source_dir: Path = SOURCE_DIR) -> list[str]:
     return sorted(p.name for p in source_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())
 
 
-def with_interpreter_scripts_on_path() -> None:
+def ensure_scripts_on_path() -> None:
     """Put this interpreter's scripts folder first on ``PATH``: nbgrader opens its
     gradebook by running the ``alembic`` executable by name, which fails when a
     virtualenv's Python is run without activating the virtualenv."""
@@ -56,7 +56,7 @@ def generate(assignment: str, source_dir: Path = SOURCE_DIR) -> str:
     as canonical JSON text (what ``exercises/<a>/<a>.ipynb`` must contain)."""
     from nbgrader.apps import NbGraderAPI
 
-    with_interpreter_scripts_on_path()
+    ensure_scripts_on_path()
     with tempfile.TemporaryDirectory(prefix="release-") as tmp:
         course = Path(tmp)
         config = _nbgrader_config(course)

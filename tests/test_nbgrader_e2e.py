@@ -53,6 +53,7 @@ STUDENTS = {
 
 def nbgrader(course, *args):
     """Run the venv's nbgrader in ``course``; fail the test with its output if it fails."""
+    # nbgrader runs its `alembic` executable by name.
     env = dict(os.environ, PATH=os.pathsep.join([str(NBGRADER.parent), os.environ.get("PATH", "")]))
     result = subprocess.run([str(NBGRADER), *args, f"--CourseDirectory.root={course}"], cwd=course, env=env,
                             capture_output=True, text=True, timeout=300)
