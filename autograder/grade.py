@@ -263,30 +263,32 @@ def _pending(intake, out: Path, force: bool) -> tuple[list[dict], list[dict]]:
 def _run_local(todo: list[dict], settings: dict, jobs: int):
     """Yield reports as they finish, from ``jobs`` processes (in this process for 1).
 
-    If a grading process dies (possible only without bubblewrap, when a submission
-    can signal its parent), the submissions in flight are graded again one per pool,
-    so the one that kills its process costs only its own grade.
+    If a grading process dies (possible only without bubblewrap, where a submission
+    can signal its parent), the submissions it may have been grading are graded again
+    one per pool, so the one that kills its process costs only its own grade.
     """
     if jobs == 1:
         for submission in todo:
             yield grade_submission(submission, settings)
         return
-    suspects = []
-    yield from _pool(todo, settings, jobs, suspects)
-    for submission in suspects:
-        alone = []
-        yield from _pool([submission], settings, 1, alone)
-        for lost in alone:
-            yield _failed(lost, settings, "its grading process died")
+    queue = list(todo)
+    while queue:
+        suspects = []
+        yield from _pool(queue, settings, jobs, suspects)
+        for submission in suspects:
+            lost = []
+            yield from _pool([submission], settings, 1, lost)
+            for _ in lost:
+                yield _failed(submission, settings, "its grading process died")
 
 
-def _pool(todo: list[dict], settings: dict, jobs: int, lost: list[dict]):
-    """Grade ``todo`` in a process pool; append to ``lost`` what a dead process took along."""
+def _pool(queue: list[dict], settings: dict, jobs: int, lost: list[dict]):
+    """Grade from ``queue`` (consumed) in a process pool until it is empty or a grading
+    process dies; then ``lost`` holds the submissions that were in flight."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    queue = list(todo)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         running = {}
         while queue or running:
@@ -301,7 +303,7 @@ def _pool(todo: list[dict], settings: dict, jobs: int, lost: list[dict]):
                 except BrokenProcessPool:
                     lost.append(submission)
             if lost:
-                lost += list(running.values()) + queue
+                lost += running.values()
                 return
 
 

@@ -10,8 +10,6 @@ process calls this, once per run.
 
 from __future__ import annotations
 
-import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -40,11 +38,9 @@ def record_scores(path: Path, assignment: str, reports: list[dict]) -> None:
     """Write every report's test points into the gradebook at ``path`` (created if needed)."""
     from nbgrader.api import Gradebook
 
-    # nbgrader runs the `alembic` command to check the database schema: make sure the one
-    # installed next to this Python is found even when its bin folder is not on PATH.
-    bin_folder = str(Path(sys.executable).parent)
-    if bin_folder not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_folder + os.pathsep + os.environ.get("PATH", "")
+    from autograder.release import ensure_scripts_on_path
+
+    ensure_scripts_on_path()
     graded = [report for report in reports if report["tests"]]
     if not graded:
         return

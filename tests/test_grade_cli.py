@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import zipfile
 from html.parser import HTMLParser
 
@@ -113,6 +114,10 @@ def test_rlimits_fallback_grades_and_says_so(tmp_path, capsys):
     write_submission(submitted, "alice", "adam", notebook_with("adam", correct_answer("adam")))
     loop = correct_answer("adam").replace("    m = beta1", "    while True:\n        pass\n    m = beta1")
     write_submission(submitted, "looper", "adam", notebook_with("adam", loop))
+    killer = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + correct_answer("adam")
+    write_submission(submitted, "killer", "adam", notebook_with("adam", killer))
+    for student in ("zed", "zoe"):
+        write_submission(submitted, student, "adam", notebook_with("adam", correct_answer("adam")))
     assert main(["grade", str(submitted), "--assignment", "adam", "--out", str(tmp_path / "out"), "--jobs", "2",
                  "--sandbox", "rlimits", "--timeout", "4"]) == 0
     assert "graded without bubblewrap" in capsys.readouterr().err
@@ -120,6 +125,12 @@ def test_rlimits_fallback_grades_and_says_so(tmp_path, capsys):
     looper = json.loads((tmp_path / "out" / "looper" / "report.json").read_text())
     assert alice["score"] == 11 and alice["sandbox"]["mode"] == "rlimits"
     assert looper["score"] == 0 and "wall-clock limit" in looper["error"]
+    # Without bubblewrap (and as root) a submission can kill its grading process: it
+    # loses its own grade, the others are graded again.
+    rows = _grades(tmp_path / "out")
+    assert rows["zed"]["score"] == rows["zoe"]["score"] == "11"
+    if os.geteuid() == 0:
+        assert rows["killer"]["score"] == "0" and "grading process died" in rows["killer"]["error"]
 
 
 def _tags_with_links(page: str) -> list:
