@@ -69,6 +69,7 @@ def _settings(args) -> dict:
     """Everything a grading process needs, as plain data (it may travel to a dask worker)."""
     import autograder
     from autograder.cases import CASES
+    from autograder.extract import NotebookError, load_notebook
     from autograder.sandbox import Limits
 
     if args.assignment not in CASES:
@@ -84,6 +85,10 @@ def _settings(args) -> dict:
     released = None
     if release.is_file():
         released = release.read_text(encoding="utf-8")
+        try:
+            load_notebook(released)
+        except NotebookError as error:
+            raise UsageError(f"released notebook {release}: {error}") from None
     elif args.release:
         raise UsageError(f"released notebook not found: {args.release}")
     seconds = max(1, int(args.timeout))

@@ -13,7 +13,8 @@ Accepted layouts (a folder, or the same inside a ``.zip``):
 * anything else: ``<student>.ipynb`` or ``<student>/<file>.ipynb``, the id being the
   file or folder name (reported, since the name is a guess).
 
-Student ids are reduced to ``[A-Za-z0-9._@-]`` so they are safe folder names. Nothing is
+Student ids are reduced to ``[A-Za-z0-9._@-]`` so they are safe folder names (and
+prefixed with ``student_`` if they would take the name of one of the grader's files). Nothing is
 dropped silently: every file that is not graded (not a notebook, a notebook of another
 assignment, an older duplicate, an unreadable or oversized file) and every notebook
 graded under a name other than ``<assignment>.ipynb`` gets an entry in the intake log
@@ -76,9 +77,14 @@ class _Candidate:
     notes: list[str]
 
 
+#: Names of the grader's own files in the output folder, which no student folder may take.
+RESERVED_IDS = {"grades.csv", "intake.json", "gradebook.db"}
+
+
 def safe_id(raw: str) -> str:
     """``raw`` reduced to characters that are safe in a folder name ('' when none are)."""
-    return re.sub(r"[^A-Za-z0-9._@-]+", "_", raw).strip("._")
+    student = re.sub(r"[^A-Za-z0-9._@-]+", "_", raw).strip("._")
+    return f"student_{student}" if student.lower() in RESERVED_IDS else student
 
 
 def _entries(source: Path):

@@ -163,6 +163,7 @@ def test_feedback_is_self_contained_and_escaped(tmp_path):
     (["--jobs", "0"], "--jobs must be at least 1"),
     (["--executor", "dask"], "--executor dask needs --scheduler"),
     (["--release", "/nonexistent.ipynb"], "released notebook not found"),
+    (["--release", __file__], "not a Jupyter notebook"),
 ])
 def test_bad_command_lines(course, tmp_path, capsys, arguments, message):
     arguments = arguments if "--assignment" in arguments else ["--assignment", "adam", *arguments]

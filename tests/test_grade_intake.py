@@ -96,6 +96,10 @@ def test_bad_inputs_have_clear_errors(tmp_path):
         discover(tmp_path / "file.zip", "adam")
 
 
+def test_student_ids_never_take_the_graders_file_names():
+    assert safe_id("grades.csv") == "student_grades.csv" and safe_id("../intake.json") == "student_intake.json"
+
+
 @given(st.text(max_size=40))
 @settings(max_examples=200, deadline=None)
 def test_safe_id_is_a_safe_folder_name(raw):
