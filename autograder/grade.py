@@ -22,6 +22,7 @@ dask.distributed cluster (whose workers need this package and, for isolation, bw
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -101,7 +102,8 @@ def _settings(args) -> dict:
             "sandbox": args.sandbox, "hide": [str(path) for path in hidden]}
 
 
-def _sandbox_paths(hidden: list[str]) -> tuple[list[Path], list[Path]]:
+@functools.lru_cache(maxsize=8)
+def _sandbox_paths(hidden: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
     """(exposed, hidden) paths: the Python installation and our packages are readable;
     the home folder, the source checkout, fixtures, torch and the grader's files are not."""
     import importlib.util
@@ -168,7 +170,7 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
         report["integrity"] += integrity.import_findings(extraction.cells)
         report["integrity"] += integrity.metadata_findings(notebook, released)
         limits = sandbox.Limits(**settings["limits"])
-        expose, hide = _sandbox_paths(settings["hide"])
+        expose, hide = _sandbox_paths(tuple(settings["hide"]))
         request = {"assignment": assignment, "function": FUNCTIONS[assignment], "cells": extraction.cells,
                    "case_names": None, "limits": limits.as_dict()}
         outcome = sandbox.run([sys.executable, *RUNNER], request, limits=limits, expose=expose, hide=hide,
