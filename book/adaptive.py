@@ -6,7 +6,8 @@ these functions. Two kinds live here:
 - drivers: :func:`replay` feeds a fixed gradient sequence to a :mod:`book.optim`
   optimizer and keeps every state, so a page can plot the buffers (``sum``,
   ``exp_avg``, ``exp_avg_sq``, ``exp_inf``) step by step; :func:`lr_race`
-  races a grid of learning rates on a landscape in one batched run;
+  races a grid of learning rates on a landscape in one batched run, and
+  :func:`check_step_claim` uses it to rerun a quoted "N steps" claim with stated settings;
 - the conventions the chapters compare with torch's: Adam in Kingma & Ba's
   "epsilon-hat" form, Adam as optax documents it (optax is not a dependency of the
   book, so its rule is written out here from its documentation), AdaMax as the paper
@@ -33,6 +34,8 @@ __all__ = [
     "lr_race",
     "fastest",
     "best_learning_rate",
+    "StepClaim",
+    "check_step_claim",
     "adam_eps_hat",
     "adam_optax",
     "adamax_paper",
@@ -112,6 +115,55 @@ def fastest(lrs, counts):
 def best_learning_rate(make_opt, landscape, lrs, steps, tol, x0=None):
     """``(lr, steps)`` of the learning rate in ``lrs`` that first reaches ``f - f* <= tol``."""
     return fastest(lrs, lr_race(make_opt, landscape, lrs, steps, x0).steps_to(tol))
+
+
+class StepClaim(NamedTuple):
+    """The outcome of :func:`check_step_claim`.
+
+    ``counts[method, tol]``: steps to the tolerance at each shared learning rate (-1:
+    never); ``best[method, tol]``: ``(lr, steps)`` of the fastest learning rate of the
+    grid; ``matches[method]``: the settings ``(lr, tol)`` whose count meets the quoted
+    one; ``reproduced``: whether one setting meets the quoted count of every method.
+    """
+
+    counts: dict
+    best: dict
+    matches: dict
+    reproduced: bool
+
+
+def check_step_claim(claimed, methods, landscape, shared_lrs, grid, steps, tols, factor=2.0, x0=None):
+    """Rerun a quoted claim "method A needs about N steps on this landscape".
+
+    ``claimed`` maps each method to its quoted count and ``methods`` maps it to
+    ``make_opt(lr)``. Every method runs once at the ``shared_lrs`` and once over the
+    learning-rate ``grid`` (batched runs of ``steps`` steps from ``x0``), and its steps to
+    each tolerance of ``tols`` are read off both. A count *meets* a quoted one when it lies
+    within a factor ``factor`` of it; the claim is reproduced when one setting (a shared
+    learning rate and a tolerance) meets every method's quoted count at once.
+    """
+    if set(claimed) != set(methods):
+        raise ValueError(f"claimed and methods must name the same methods: {sorted(claimed)} vs {sorted(methods)}")
+    if not factor >= 1:
+        raise ValueError(f"factor must be >= 1, got {factor}")
+    shared_lrs = np.asarray(shared_lrs, dtype=np.float64)
+    counts, best = {}, {}
+    for name, make in methods.items():
+        shared_run = lr_race(make, landscape, shared_lrs, steps, x0)
+        grid_run = lr_race(make, landscape, grid, steps, x0)
+        for tol in tols:
+            counts[name, tol] = shared_run.steps_to(tol)
+            best[name, tol] = fastest(grid, grid_run.steps_to(tol))
+    settings = [(k, tol) for k in range(shared_lrs.size) for tol in tols]
+
+    def meets(name, k, tol):
+        count = counts[name, tol][k]
+        return count >= 0 and claimed[name] / factor <= count <= claimed[name] * factor
+
+    matches = {name: [(float(shared_lrs[k]), tol) for k, tol in settings if meets(name, k, tol)]
+               for name in methods}
+    reproduced = any(all(meets(name, k, tol) for name in methods) for k, tol in settings)
+    return StepClaim(counts, best, matches, reproduced)
 
 
 # --- other conventions, as rules: gradients (T, ...) -> updates (T, ...) ----------------

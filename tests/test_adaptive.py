@@ -157,3 +157,31 @@ def test_count_label_and_markdown_table():
     assert adaptive.count_label(-1, 100) == "more than 100"
     table = adaptive.markdown_table(["a", "b"], [["x", 0.123456], [3, 2.0]])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| x | 0.123 |", "| 3 | 2 |"]
+
+
+# --- quoted step-count claims ------------------------------------------------------
+
+
+def test_check_step_claim_reads_counts_and_verdict_off_the_races():
+    bowl = landscapes.quadratic(kappa=10)
+    methods = {"gd": lambda lr: optim.sgd(lr=lr), "adagrad": lambda lr: optim.adagrad(lr=lr)}
+    shared, grid, tols = [0.02, 0.1], [0.01, 0.05, 0.15], (1e-3, 1e-6)
+    gd_counts = {tol: adaptive.lr_race(methods["gd"], bowl, shared, 2000).steps_to(tol) for tol in tols}
+    # Quote exactly what gradient descent does at lr 0.1 and tol 1e-3, and an AdaGrad
+    # count far from anything it does: a match for one method only.
+    quoted = {"gd": int(gd_counts[1e-3][1]), "adagrad": 10**6}
+    claim = adaptive.check_step_claim(quoted, methods, bowl, shared, grid, 2000, tols)
+    for tol in tols:
+        np.testing.assert_array_equal(claim.counts["gd", tol], gd_counts[tol])
+        grid_counts = adaptive.lr_race(methods["adagrad"], bowl, grid, 2000).steps_to(tol)
+        assert claim.best["adagrad", tol] == adaptive.fastest(grid, grid_counts)
+    assert (0.1, 1e-3) in claim.matches["gd"] and claim.matches["adagrad"] == []
+    assert not claim.reproduced
+    quoted["adagrad"] = int(claim.counts["adagrad", 1e-3][1])
+    assert quoted["adagrad"] > 0
+    assert adaptive.check_step_claim(quoted, methods, bowl, shared, grid, 2000, tols).reproduced
+
+
+def test_check_step_claim_rejects_mismatched_methods():
+    with pytest.raises(ValueError, match="same methods"):
+        adaptive.check_step_claim({"a": 10}, {"b": optim.sgd}, landscapes.beale(), [0.1], [0.1], 10, (1e-3,))
