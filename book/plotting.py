@@ -18,6 +18,7 @@ import io
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from PIL import Image
 
 __all__ = ["COLORS", "figure", "contour", "paths", "legend", "png_bytes"]
 
@@ -95,8 +96,19 @@ def legend(ax, labels, colors=COLORS):
         ax.legend(handles=handles, fontsize=8, loc="upper right")
 
 
-def png_bytes(fig, dpi=None):
-    """The figure as PNG bytes, at ``dpi`` (default: the figure's own)."""
+def png_bytes(fig, dpi=None, colors=None):
+    """The figure as PNG bytes, at ``dpi`` (default: the figure's own).
+
+    With ``colors`` (at most 256) the image is reduced to a palette of that many
+    colours: a line plot stays visually the same at about a third of the bytes, which
+    matters where a page carries one image per slider state.
+    """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi or fig.dpi)
-    return buffer.getvalue()
+    if colors is None:
+        return buffer.getvalue()
+    buffer.seek(0)
+    palette = Image.open(buffer).convert("RGB").quantize(colors)
+    reduced = io.BytesIO()
+    palette.save(reduced, format="png", optimize=True)
+    return reduced.getvalue()

@@ -73,6 +73,8 @@ MAX_PATH_STATES = 1000
 #: Most path points a :func:`trajectory_explorer` page may carry (all states together).
 MAX_PATH_POINTS = 400_000
 
+# Palette size of the static layer's images (see book.plotting.png_bytes).
+_STATIC_COLORS = 256
 # SVG clip paths need page-unique ids; several figures can share a page.
 _clip_ids = itertools.count()
 _SCRIPT = Path(__file__).with_name("static") / "explorer.js"
@@ -273,13 +275,13 @@ def explore(draw, sliders, *, title=None, figsize=(5.0, 3.5), dpi=72, initial=No
     grid = _Grid(sliders, initial, MAX_FRAMES, "explore")
 
     @functools.lru_cache(maxsize=None)
-    def render(positions, resolution):
+    def render(positions, resolution, colors=None):
         fig, ax = plotting.figure(figsize, resolution)
         draw(ax, **grid.values_at(positions))
-        return plotting.png_bytes(fig)
+        return plotting.png_bytes(fig, colors=colors)
 
     positions = list(itertools.product(*(range(s) for s in grid.sizes)))
-    frames = [_data_uri(render(p, dpi)) for p in positions]
+    frames = [_data_uri(render(p, dpi, _STATIC_COLORS)) for p in positions]
     image = (f'<img class="book-explorer-image" src="{frames[grid.flat(grid.start)]}" '
              f'alt="{html.escape(title or "interactive figure")}">')
     html_layer = _static_html(grid, {"kind": "frames", "frames": frames}, image, title)
@@ -415,7 +417,7 @@ def trajectory_explorer(landscape, make_optimizer, sliders, *, x0, steps, bounds
     plotting.legend(ax, labels)
     start_points = x0.reshape(-1, 2)
     ax.plot(start_points[:, 0], start_points[:, 1], "o", color="black", ms=4)
-    background = plotting.png_bytes(fig)
+    background = plotting.png_bytes(fig, colors=_STATIC_COLORS)
     fig.canvas.draw()  # fixes the constrained layout, so the transform below is final
     width, height = fig.canvas.get_width_height()
     (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
