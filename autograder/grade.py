@@ -29,7 +29,8 @@ import sys
 import time
 from pathlib import Path
 
-RUNNER = ("-I", "-m", "autograder.runner")
+#: Size of the sandbox's private /tmp, shared by the submissions it runs one after another.
+TMP_BYTES = 64 << 20
 
 
 def register(subparsers) -> None:
@@ -148,10 +149,8 @@ def grade_submission(submission: dict, settings: dict) -> dict:
 
 
 def _grade_into(report: dict, submission: dict, settings: dict) -> None:
-    from autograder import integrity, sandbox, wire
-    from autograder.cases import FUNCTIONS
     from autograder.checks import judge
-    from autograder.extract import NotebookError, extract, load_notebook
+    from autograder.extract import NotebookError, load_notebook
 
     assignment = settings["assignment"]
     outputs = None
@@ -159,29 +158,8 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
         notebook = load_notebook(submission["notebook"])
     except NotebookError as error:
         report["error"] = str(error)
-        notebook = None
-    if notebook is not None:
-        extraction = extract(notebook)
-        report["notes"] += extraction.notes
-        released = load_notebook(settings["released"]) if settings["released"] else None
-        if released is None:
-            report["notes"].append("no released notebook to compare nbgrader metadata with; "
-                                   "checksums were verified instead")
-        report["integrity"] += integrity.import_findings(extraction.cells)
-        report["integrity"] += integrity.metadata_findings(notebook, released)
-        limits = sandbox.Limits(**settings["limits"])
-        expose, hide = _sandbox_paths(tuple(settings["hide"]))
-        request = {"assignment": assignment, "function": FUNCTIONS[assignment], "cells": extraction.cells,
-                   "case_names": None, "limits": limits.as_dict()}
-        outcome = sandbox.run([sys.executable, *RUNNER], request, limits=limits, expose=expose, hide=hide,
-                              mode=settings["sandbox"])
-        report["sandbox"] = {"mode": outcome.mode, "warnings": outcome.warnings,
-                             "wall_seconds": round(outcome.wall_seconds, 3), "exit": outcome.exit_description()}
-        report["output"] = outcome.output
-        if outcome.output_bytes > len(outcome.output.encode("utf-8", errors="replace")):
-            report["notes"].append(f"the notebook printed {outcome.output_bytes} bytes; only the first "
-                                   f"{limits.output_bytes} were kept")
-        outputs = _read_reply(report, outcome, wire)
+    else:
+        outputs = _run_notebook(report, notebook, settings)
     if outputs is not None and not (isinstance(outputs, dict) and isinstance(outputs.get("cases"), dict)):
         report["error"] = "the grading process sent malformed outputs"
         outputs = None
@@ -196,6 +174,41 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
             report["diagnosis"] = diagnose(assignment, outputs)
         except Exception as error:  # noqa: BLE001 - hostile outputs must not cost the verdicts
             report["notes"].append(f"no diagnosis: {type(error).__name__}: {error}")
+
+
+def _run_notebook(report: dict, notebook: dict, settings: dict) -> dict | None:
+    """Check the notebook's code, run it in the sandbox; return the run outputs (or None)."""
+    from autograder import integrity, sandbox, wire
+    from autograder.cases import FUNCTIONS
+    from autograder.extract import extract, load_notebook
+
+    assignment = settings["assignment"]
+    extraction = extract(notebook)
+    report["notes"] += extraction.notes
+    released = load_notebook(settings["released"]) if settings["released"] else None
+    if released is None:
+        report["notes"].append("no released notebook to compare nbgrader metadata with; "
+                               "checksums were verified instead")
+    report["integrity"] += integrity.import_findings(extraction.cells)
+    report["integrity"] += integrity.metadata_findings(notebook, released)
+    limits = sandbox.Limits(**settings["limits"])
+    expose, hide = _sandbox_paths(tuple(settings["hide"]))
+    request = {"assignment": assignment, "function": FUNCTIONS[assignment], "cells": extraction.cells,
+               "case_names": None}
+    try:
+        runner = sandbox.sandbox_for(expose=expose, hide=hide, mode=settings["sandbox"], tmp_bytes=TMP_BYTES)
+        outcome = runner.run(request, limits)
+    except sandbox.SandboxError as error:
+        # Without bubblewrap, the code can signal the sandbox process.
+        report["error"] = f"the sandbox failed while running this notebook: {error}"
+        return None
+    report["sandbox"] = {"mode": outcome.mode, "warnings": outcome.warnings,
+                         "wall_seconds": round(outcome.wall_seconds, 3), "exit": outcome.exit_description()}
+    report["output"] = outcome.output
+    if outcome.output_bytes > len(outcome.output.encode("utf-8", errors="replace")):
+        report["notes"].append(f"the notebook printed {outcome.output_bytes} bytes; only the first "
+                               f"{limits.output_bytes} were kept")
+    return _read_reply(report, outcome, wire)
 
 
 def _read_reply(report: dict, outcome, wire) -> dict | None:

@@ -1,40 +1,55 @@
-"""Run one untrusted command under resource limits, inside bubblewrap when it works.
+"""Run untrusted code under resource limits, inside bubblewrap when it works.
+
+Each grading process starts one **sandbox**: a Python process (:mod:`autograder.runner`
+in zygote mode) that imports NumPy and the grading core once, inside bubblewrap. Each
+submission then runs in a process forked from it, which sets its rlimits, switches to
+the sandbox's unprivileged uid and works in a fresh 0700 folder of the sandbox's
+``/tmp``. Importing NumPy once per grading process instead of once per submission
+divides the cost of a submission by about two. After each submission every process
+of that uid is killed and its folder removed, so nothing of it survives into the next.
 
 Isolation (``bwrap`` mode, Linux with bubblewrap):
 
-* the file system is read-only; ``/tmp`` is a small private tmpfs and the working
-  directory; the home directory, the source checkout, the output directory, the
-  submissions and ``autograder/fixtures`` are hidden behind empty tmpfs mounts, and only
-  the Python installation and the ``autograder``/``book`` packages are bound back;
-* no network (``--unshare-net``), own PID/IPC/UTS namespaces, so a fork bomb or a
-  stray ``kill`` only reaches the sandbox; the sandbox dies with its parent;
-* :mod:`autograder.runner` sets the rlimits below and then switches to an unprivileged
-  uid of its own before any student code runs (``RLIMIT_NPROC`` does not bind root).
+* the file system is read-only; ``/tmp`` is a small private tmpfs; the home directory,
+  the source checkout, the output directory, the submissions and ``autograder/fixtures``
+  are hidden behind empty tmpfs mounts, and only the Python installation and the
+  ``autograder``/``book`` packages are bound back;
+* no network (``--unshare-net``), own PID/IPC/UTS namespaces; the sandbox dies with its
+  grading process;
+* student code runs as an unprivileged uid (``RLIMIT_NPROC`` does not bind root), one
+  per grading process, so a fork bomb cannot starve a concurrent sandbox and a stray
+  ``kill`` reaches only the submission's own processes.
 
-Resource limits (both modes, set by the runner): CPU seconds, ``RLIMIT_DATA`` for
-memory (not ``RLIMIT_AS``, which NumPy/OpenBLAS thread stacks exhaust), process count,
-file size, no core dumps; BLAS pools limited to one thread. The parent enforces a
-wall-clock limit (killing the whole process group) and keeps only the first
-``output_bytes`` of stdout/stderr while draining the rest, so printing megabytes
-neither blocks the child nor fills the grader's memory.
+Resource limits (both modes, per submission): CPU seconds, ``RLIMIT_DATA`` for memory
+(not ``RLIMIT_AS``, which NumPy/OpenBLAS thread stacks exhaust), process count, file
+size, no core dumps; BLAS pools limited to one thread. The grading process enforces a
+wall-clock limit and keeps only the first ``output_bytes`` of stdout/stderr while
+draining the rest, so printing megabytes neither blocks the child nor fills memory.
 
-Without a working ``bwrap`` the same command runs in ``rlimits`` mode, and the report
-says so: the limits hold, but the file system and network are not isolated, and when
-the grader runs as root the runner switches uid only if the Python installation is
-readable by other users (otherwise the process-count limit, which root ignores, is
-void). Results come back on a dedicated pipe, never through the student's stdout: the
-command reads a JSON request on stdin, to which :func:`run` adds ``"result_fd"``, the
-descriptor to write the results to, and ``"uid"``.
+Without a working ``bwrap`` the sandbox runs in ``rlimits`` mode, and the report says
+so: the limits hold, but the file system and network are not isolated, and when the
+grader runs as root the child switches uid only if the Python installation is readable
+by other users (otherwise the process-count limit, which root ignores, is void, and
+only the child's process group is killed at the end).
+
+Protocol: the grading process sends a ``run`` packet on a Unix ``SOCK_SEQPACKET``
+socket with three descriptors (a file holding the JSON request, the output pipe and the
+result pipe); the forked child reads the request and writes its results, as
+:mod:`autograder.wire` JSON, to the result pipe, never through the student's stdout.
+A ``kill`` packet stops the submission; the sandbox answers each ``run`` with
+``{"status": exit code}`` once every process of the submission is gone.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -81,6 +96,7 @@ class Outcome:
     mode: str
     returncode: int | None
     timed_out: bool
+    wall_limit: float
     wall_seconds: float
     output: str
     output_bytes: int
@@ -91,7 +107,7 @@ class Outcome:
     def exit_description(self) -> str:
         """A sentence for the report: how the process ended."""
         if self.timed_out:
-            return f"stopped after the wall-clock limit of {self.wall_seconds:.0f} s"
+            return f"stopped after the wall-clock limit of {self.wall_limit:g} s"
         code = self.returncode
         if code is not None and code < 0:
             name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
@@ -139,7 +155,7 @@ def _existing(paths) -> list[Path]:
     return sorted(resolved, key=lambda path: len(path.parts))
 
 
-def bwrap_args(*, expose: list[Path], hide: list[Path], limits: Limits) -> list[str]:
+def bwrap_args(*, expose: list[Path], hide: list[Path], tmp_bytes: int) -> list[str]:
     """The bubblewrap command line (without the command itself).
 
     ``hide`` paths that contain an ``expose`` path (the home directory holding the Python
@@ -162,64 +178,8 @@ def bwrap_args(*, expose: list[Path], hide: list[Path], limits: Limits) -> list[
     for path in hidden:
         if not any(path in exposed_path.parents for exposed_path in exposed):
             args += ["--tmpfs", str(path)]
-    args += ["--size", str(limits.file_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
+    args += ["--size", str(tmp_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
     return args
-
-
-def run(command: list[str], request: dict, *, limits: Limits, expose: list[Path] = (),
-        hide: list[Path] = (), mode: str = "auto") -> Outcome:
-    """Run ``command`` in the sandbox, sending it ``request`` (JSON) on stdin.
-
-    ``mode`` is ``"auto"`` (bwrap when usable), ``"bwrap"`` (fail if unusable) or
-    ``"rlimits"`` (no namespaces; for platforms without bubblewrap). The request gets
-    ``"result_fd"`` and ``"uid"`` (the uid to switch to, or None to stay).
-    """
-    if mode not in ("auto", "bwrap", "rlimits"):
-        raise ValueError(f"unknown sandbox mode {mode!r}; expected auto, bwrap or rlimits")
-    warnings = []
-    if mode != "rlimits":
-        problem = probe_bwrap()
-        if problem is None:
-            mode = "bwrap"
-        elif mode == "bwrap":
-            raise RuntimeError(f"sandbox mode bwrap requested but unusable: {problem}")
-        else:
-            mode = "rlimits"
-            warnings.append(f"no bubblewrap sandbox ({problem})")
-    argv = list(command)
-    uid = sandbox_uid() if os.geteuid() == 0 else None
-    if mode == "bwrap":
-        argv = bwrap_args(expose=list(expose), hide=list(hide), limits=limits) + argv
-        cwd = None
-    else:
-        warnings.append("resource limits only: the file system and network were not isolated")
-        if uid is not None and not all(_readable_by_others(path) for path in expose):
-            warnings.append("ran as root: the Python installation is not readable by other users, so the "
-                            "process-count limit (which root ignores) did not apply")
-            uid = None
-        cwd = tempfile.mkdtemp(prefix="autograder-")
-        if uid is not None:
-            os.chown(cwd, uid, uid)
-
-    result_read, result_write = os.pipe()
-    os.set_inheritable(result_write, True)
-    stdin = json.dumps({**request, "result_fd": result_write, "uid": uid}).encode("utf-8")
-    started = time.monotonic()
-    try:
-        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, pass_fds=(result_write,),
-                                   env=CHILD_ENV, cwd=cwd, start_new_session=True)
-    finally:
-        os.close(result_write)
-    try:
-        outcome = _collect(process, stdin, result_read, limits, started)
-    finally:
-        os.close(result_read)
-        if cwd is not None:
-            shutil.rmtree(cwd, ignore_errors=True)
-    outcome.mode = mode
-    outcome.warnings = warnings
-    return outcome
 
 
 def _readable_by_others(path: Path) -> bool:
@@ -229,27 +189,133 @@ def _readable_by_others(path: Path) -> bool:
     return all(folder.stat().st_mode & 0o005 == 0o005 for folder in folders if folder.exists())
 
 
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+class SandboxError(RuntimeError):
+    """The sandbox process itself failed (not the submission)."""
 
 
-def _collect(process: subprocess.Popen, stdin: bytes, result_read: int, limits: Limits,
-             started: float) -> Outcome:
-    """Feed stdin, drain stdout and the result pipe until both close or time runs out."""
-    try:
-        process.stdin.write(stdin)
-        process.stdin.close()
-    except BrokenPipeError:
-        pass  # the child died before reading its input; its exit status says why
+class Sandbox:
+    """A zygote process that runs submissions (see the module docstring)."""
+
+    def __init__(self, *, expose: list[Path], hide: list[Path], mode: str = "auto", tmp_bytes: int = 64 << 20):
+        if mode not in ("auto", "bwrap", "rlimits"):
+            raise ValueError(f"unknown sandbox mode {mode!r}; expected auto, bwrap or rlimits")
+        self.warnings = []
+        if mode != "rlimits":
+            problem = probe_bwrap()
+            if problem is None:
+                mode = "bwrap"
+            elif mode == "bwrap":
+                raise SandboxError(f"sandbox mode bwrap requested but unusable: {problem}")
+            else:
+                mode = "rlimits"
+                self.warnings.append(f"no bubblewrap sandbox ({problem})")
+        self.mode = mode
+        uid = sandbox_uid() if os.geteuid() == 0 else None
+        if mode == "rlimits":
+            self.warnings.append("resource limits only: the file system and network were not isolated")
+            if uid is not None and not all(_readable_by_others(path) for path in expose):
+                self.warnings.append("ran as root: the Python installation is not readable by other users, so "
+                                     "the process-count limit (which root ignores) did not apply")
+                uid = None
+        self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        argv = [sys.executable, "-I", "-m", "autograder.runner", "--zygote", str(theirs.fileno()),
+                "none" if uid is None else str(uid)]
+        if mode == "bwrap":
+            argv = bwrap_args(expose=list(expose), hide=list(hide), tmp_bytes=tmp_bytes) + argv
+        try:
+            self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),),
+                                            env=CHILD_ENV, start_new_session=True)
+        finally:
+            theirs.close()
+        ready = self._receive(timeout=60)
+        if ready != {"ready": True}:
+            stderr = self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
+            self.close()
+            raise SandboxError(f"the sandbox did not start: {stderr.strip()[-2000:]}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+        self.process.stderr.close()
+
+    def _receive(self, timeout: float):
+        """The sandbox's next packet (JSON), or None on timeout or when it is gone."""
+        self.control.settimeout(max(timeout, 0.01))
+        try:
+            packet = self.control.recv(1 << 16)
+        except (socket.timeout, OSError):
+            return None
+        return json.loads(packet) if packet else None
+
+    def run(self, request: dict, limits: Limits) -> Outcome:
+        """Run one submission: ``request`` goes to :func:`autograder.runner.grade`."""
+        output_read, output_write = os.pipe()
+        result_read, result_write = os.pipe()
+        with tempfile.TemporaryFile() as request_file:
+            request_file.write(json.dumps({"request": request, "limits": limits.as_dict()}).encode("utf-8"))
+            request_file.seek(0)
+            started = time.monotonic()
+            try:
+                socket.send_fds(self.control, [b"run"], [request_file.fileno(), output_write, result_write])
+            except OSError as error:
+                raise SandboxError(f"the sandbox is gone ({error})") from None
+            finally:
+                os.close(output_write)
+                os.close(result_write)
+        try:
+            outcome = _collect(output_read, result_read, limits, started + limits.wall_seconds)
+        finally:
+            os.close(output_read)
+            os.close(result_read)
+        if outcome.timed_out or outcome.result_overflow:
+            self.control.send(b"kill")
+        status = self._receive(timeout=started + limits.wall_seconds + 10 - time.monotonic())
+        if status is None:
+            raise SandboxError("the sandbox did not report how the submission ended")
+        outcome.returncode = status["status"]
+        outcome.wall_seconds = time.monotonic() - started
+        outcome.mode, outcome.warnings = self.mode, list(self.warnings)
+        return outcome
+
+
+_SANDBOXES: dict[tuple, Sandbox] = {}
+
+
+def sandbox_for(*, expose: list[Path], hide: list[Path], mode: str, tmp_bytes: int) -> Sandbox:
+    """This process's sandbox for these settings, started on first use (or after it died)."""
+    key = (tuple(expose), tuple(hide), mode, tmp_bytes)
+    sandbox = _SANDBOXES.get(key)
+    if sandbox is None or not sandbox.alive():
+        if sandbox is not None:
+            sandbox.close()
+        sandbox = _SANDBOXES[key] = Sandbox(expose=expose, hide=hide, mode=mode, tmp_bytes=tmp_bytes)
+    return sandbox
+
+
+def close_all() -> None:
+    """Stop this process's sandboxes."""
+    while _SANDBOXES:
+        _SANDBOXES.popitem()[1].close()
+
+
+atexit.register(close_all)
+
+
+def _collect(output_read: int, result_read: int, limits: Limits, deadline: float) -> Outcome:
+    """Drain the output and result pipes until both close or the deadline passes."""
     output, output_total = bytearray(), 0
     result, result_overflow = bytearray(), False
-    deadline = started + limits.wall_seconds
     timed_out = False
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout.fileno(), selectors.EVENT_READ, "output")
+        selector.register(output_read, selectors.EVENT_READ, "output")
         selector.register(result_read, selectors.EVENT_READ, "result")
         while selector.get_map():
             remaining = deadline - time.monotonic()
@@ -268,19 +334,7 @@ def _collect(process: subprocess.Popen, stdin: bytes, result_read: int, limits: 
                     selector.unregister(key.fd)
                 else:
                     result += chunk
-    if timed_out or result_overflow:
-        _kill(process)
-    try:
-        returncode = process.wait(timeout=max(0.1, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill(process)
-        returncode = process.wait()
-    # Sandbox helpers left behind in rlimits mode share the process group.
-    _kill(process)
-    process.stdout.close()
-    wall = time.monotonic() - started
-    return Outcome(mode="", returncode=returncode, timed_out=timed_out, wall_seconds=wall,
+    return Outcome(mode="", returncode=None, timed_out=timed_out, wall_limit=limits.wall_seconds, wall_seconds=0.0,
                    output=output.decode("utf-8", errors="replace"), output_bytes=output_total,
                    result=None if result_overflow or timed_out else bytes(result),
                    result_overflow=result_overflow)

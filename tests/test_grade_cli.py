@@ -116,6 +116,9 @@ def test_rlimits_fallback_grades_and_says_so(tmp_path, capsys):
     write_submission(submitted, "looper", "adam", notebook_with("adam", loop))
     killer = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + correct_answer("adam")
     write_submission(submitted, "killer", "adam", notebook_with("adam", killer))
+    grandparent = "int(open(f'/proc/{os.getppid()}/stat').read().split()[3])"
+    assassin = f"import os, signal\nos.kill({grandparent}, signal.SIGKILL)\n" + correct_answer("adam")
+    write_submission(submitted, "assassin", "adam", notebook_with("adam", assassin))
     for student in ("zed", "zoe"):
         write_submission(submitted, student, "adam", notebook_with("adam", correct_answer("adam")))
     assert main(["grade", str(submitted), "--assignment", "adam", "--out", str(tmp_path / "out"), "--jobs", "2",
@@ -125,12 +128,13 @@ def test_rlimits_fallback_grades_and_says_so(tmp_path, capsys):
     looper = json.loads((tmp_path / "out" / "looper" / "report.json").read_text())
     assert alice["score"] == 11 and alice["sandbox"]["mode"] == "rlimits"
     assert looper["score"] == 0 and "wall-clock limit" in looper["error"]
-    # Without bubblewrap (and as root) a submission can kill its grading process: it
-    # loses its own grade, the others are graded again.
+    # Without bubblewrap (and as root) a submission can kill the sandbox process or the
+    # grading process: it loses its own grade, the others are graded (again if needed).
     rows = _grades(tmp_path / "out")
     assert rows["zed"]["score"] == rows["zoe"]["score"] == "11"
     if os.geteuid() == 0:
-        assert rows["killer"]["score"] == "0" and "grading process died" in rows["killer"]["error"]
+        assert rows["killer"]["score"] == "0" and "the sandbox failed" in rows["killer"]["error"]
+        assert rows["assassin"]["score"] == "0" and "grading process died" in rows["assassin"]["error"]
 
 
 def _tags_with_links(page: str) -> list:
