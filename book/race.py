@@ -1,0 +1,121 @@
+"""The race of the book's optimizers: every one on every 2-D landscape, each tuned.
+
+:data:`CONTESTANTS` names one factory per optimizer of :mod:`book.optim` (SGD twice
+more, with heavy-ball and with Nesterov momentum), each taking only a learning rate and
+keeping torch's other defaults. :func:`tune` races all of them over a grid of learning
+rates in one batched :func:`book.runner.race` and keeps each one's best;
+:func:`heatmap` sweeps a (learning rate, beta) grid in one batched run. :func:`verdict`
+turns a measured count into the verdict of a quoted claim.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import optim, runner
+
+__all__ = ["CONTESTANTS", "Tuned", "tune", "heatmap", "steps_to_point", "within", "verdict"]
+
+#: One learning-rate-only factory per optimizer; every other hyperparameter is torch's default.
+CONTESTANTS = {
+    "SGD": lambda lr: optim.sgd(lr=lr),
+    "momentum": lambda lr: optim.sgd(lr=lr, momentum=0.9),
+    "Nesterov": lambda lr: optim.sgd(lr=lr, momentum=0.9, nesterov=True),
+    "AdaGrad": lambda lr: optim.adagrad(lr=lr),
+    "RMSProp": lambda lr: optim.rmsprop(lr=lr),
+    "Adadelta": lambda lr: optim.adadelta(lr=lr),
+    "Adam": lambda lr: optim.adam(lr=lr),
+    "AdamW": lambda lr: optim.adamw(lr=lr),
+    "AdaMax": lambda lr: optim.adamax(lr=lr),
+    "NAdam": lambda lr: optim.nadam(lr=lr),
+    "RAdam": lambda lr: optim.radam(lr=lr),
+}
+
+
+class Tuned(NamedTuple):
+    """One optimizer's result in :func:`tune`.
+
+    ``counts[k]`` is the first step at which learning rate ``lrs[k]`` reached
+    ``f - f* <= tol`` (-1 if never, which includes divergence); ``gaps[k]`` the final
+    suboptimality (``inf`` for a diverged run). ``best_lr``/``best_count`` belong to the
+    fastest learning rate; when none arrives they belong to the smallest final gap and
+    ``best_count`` is -1.
+    """
+
+    lrs: np.ndarray
+    counts: np.ndarray
+    gaps: np.ndarray
+    best_lr: float
+    best_count: int
+    best_gap: float
+
+
+def _best(lrs, counts, gaps):
+    arrived = counts >= 0
+    if arrived.any():
+        k = np.flatnonzero(arrived)[np.argmin(counts[arrived])]
+    else:
+        k = int(np.argmin(gaps))
+    return Tuned(lrs, counts, gaps, float(lrs[k]), int(counts[k]), float(gaps[k]))
+
+
+def tune(landscape, lrs, steps, tol, contestants=None, x0=None):
+    """Race ``contestants`` (default :data:`CONTESTANTS`) over the learning rates ``lrs``.
+
+    One batched run: every optimizer gets ``lr`` as a column of shape ``(len(lrs), 1)``
+    and all share one gradient evaluation per step. The start ``x0`` defaults to the
+    landscape's ``default_start``. Returns ``{name: Tuned}``.
+    """
+    contestants = CONTESTANTS if contestants is None else contestants
+    lrs = np.asarray(lrs, dtype=np.float64)
+    if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0):
+        raise ValueError(f"lrs must be a non-empty 1-D array of positive numbers, got {lrs!r}")
+    if not tol > 0:
+        raise ValueError(f"tol must be positive, got {tol!r}")
+    start = landscape.default_start if x0 is None else np.asarray(x0, dtype=np.float64)
+    starts = np.broadcast_to(start, (lrs.size, landscape.dim))
+    runs = runner.race({name: make(lrs[:, None]) for name, make in contestants.items()},
+                       landscape, starts, steps)
+    results = {}
+    for name, run in runs.items():
+        gaps = np.where(run.diverged, np.inf, run.gaps[-1])
+        results[name] = _best(lrs, run.steps_to(tol), gaps)
+    return results
+
+
+def heatmap(make_opt, landscape, lrs, betas, steps, tol, x0=None):
+    """Steps to ``f - f* <= tol`` for every (lr, beta) pair, shape ``(len(betas), len(lrs))``.
+
+    ``make_opt(lr, beta)`` receives ``lr`` of shape ``(1, len(lrs), 1)`` and ``beta`` of
+    shape ``(len(betas), 1, 1)``, so the whole grid runs in one batched call. -1 marks a
+    pair that never arrived (or diverged).
+    """
+    lrs = np.asarray(lrs, dtype=np.float64)
+    betas = np.asarray(betas, dtype=np.float64)
+    if lrs.ndim != 1 or betas.ndim != 1 or lrs.size == 0 or betas.size == 0:
+        raise ValueError("lrs and betas must be non-empty 1-D arrays")
+    start = landscape.default_start if x0 is None else np.asarray(x0, dtype=np.float64)
+    starts = np.broadcast_to(start, (betas.size, lrs.size, landscape.dim))
+    run = runner.trajectory(make_opt(lrs[None, :, None], betas[:, None, None]), landscape, starts, steps)
+    return run.steps_to(tol)
+
+
+def steps_to_point(run, point, radius):
+    """First step at which each run of a :class:`book.runner.Trajectory` is within
+    ``radius`` (Euclidean) of ``point``; -1 where it never is."""
+    close = np.linalg.norm(run.path - np.asarray(point, dtype=np.float64), axis=-1) < radius
+    return np.where(close.any(axis=0), close.argmax(axis=0), -1)
+
+
+def within(measured, low, high):
+    """Does a measured count fall in ``[low, high]``? A count of -1 (never arrived) never does."""
+    if not low <= high:
+        raise ValueError(f"the range [{low}, {high}] is empty")
+    return bool(0 <= measured and low <= measured <= high)
+
+
+def verdict(holds):
+    """The word a verdict table prints for a claim that does or does not reproduce."""
+    return "reproduced" if holds else "not reproduced"
