@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
+
+# torch keeps step counters and NAdam's mu_product in the default dtype.
+from autograder.reference import float64_default
 
 TORCH_CLASSES = {
     "sgd": torch.optim.SGD,
@@ -18,17 +19,6 @@ TORCH_CLASSES = {
     "nadam": torch.optim.NAdam,
     "radam": torch.optim.RAdam,
 }
-
-
-@contextlib.contextmanager
-def float64_default():
-    """torch keeps step counters and NAdam's mu_product in the default dtype."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def torch_run(name: str, kwargs: dict, params: dict, grad_steps: list[dict]):

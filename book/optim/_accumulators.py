@@ -98,9 +98,7 @@ def _adagrad_kernel(param, grad, state, out, args):
     total += state["sum"]
     np.sqrt(total, out=new_param)
     new_param += args["eps"]
-    np.divide(grad, new_param, out=new_param)
-    new_param *= -step_size
-    new_param += param
+    _base.addcdiv(param, -step_size, grad, new_param, out=new_param)
 
 
 def rmsprop(
@@ -139,6 +137,11 @@ def rmsprop(
     (Graves adds it inside); momentum accumulates the normalised step and lr is
     applied afterwards; the defaults (lr 1e-2, alpha 0.99) are torch's, not the
     slides' (alpha 0.9).
+
+    Caveat: centered with alpha near 0 makes ``v - gbar**2`` cancel to rounding
+    error (with alpha = 0 it is ``g**2 - g**2``). torch computes it with a fused
+    multiply-add and NumPy cannot, so there the two disagree in the last bits, which
+    the square root magnifies; torch may even return NaN where this returns a number.
     """
     given = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum)
     nonnegative = _base.at_least_zero
@@ -183,10 +186,9 @@ def _rmsprop_kernel(param, grad, state, out, args):
         np.multiply(state["momentum_buffer"], args["momentum"], out=buffer)
         buffer += new_param
         np.multiply(buffer, -args["lr"], out=new_param)
+        new_param += param
     else:
-        np.divide(grad, new_param, out=new_param)
-        new_param *= -args["lr"]
-    new_param += param
+        _base.addcdiv(param, -args["lr"], grad, new_param, out=new_param)
 
 
 def adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False) -> _base.Optimizer:

@@ -131,21 +131,26 @@ def _adam_optimizer(name: str, args: dict) -> _base.Optimizer:
     return _base.make_optimizer(name, hyperparams, args, AdamState, buffers, _adam_kernel)
 
 
-def first_and_second_moments(grad, state, out, args, scratch):
-    """``exp_avg`` and ``exp_avg_sq`` of step t, written into ``out``."""
+def decay_and_moments(param, grad, state, out, args):
+    """The first half of every Adam-style step: weight decay (either kind), then
+    ``exp_avg`` and ``exp_avg_sq`` of step t written into ``out``.
+
+    Returns (decayed param, followed gradient, exp_avg, exp_avg_sq); ``out["param"]``
+    served as scratch and is free.
+    """
+    grad = _base.direction(param, grad, args)
+    param = _base.decoupled_decay(param, args)
     exp_avg = _base.lerp(state["exp_avg"], grad, 1 - args["beta1"], out=out["exp_avg"])
     exp_avg_sq = _base.add_square(
-        state["exp_avg_sq"], grad, args["beta2"], out=out["exp_avg_sq"], scratch=scratch
+        state["exp_avg_sq"], grad, args["beta2"], out=out["exp_avg_sq"], scratch=out["param"]
     )
-    return exp_avg, exp_avg_sq
+    return param, grad, exp_avg, exp_avg_sq
 
 
 def _adam_kernel(param, grad, state, out, args):
-    grad = _base.direction(param, grad, args)
-    param = _base.decoupled_decay(param, args)
+    param, _, exp_avg, second_moment = decay_and_moments(param, grad, state, out, args)
     beta1, beta2, step = args["beta1"], args["beta2"], args["step"]
     new_param = out["param"]
-    exp_avg, second_moment = first_and_second_moments(grad, state, out, args, new_param)
     if "max_exp_avg_sq" in state:
         second_moment = np.maximum(
             state["max_exp_avg_sq"], second_moment, out=out["max_exp_avg_sq"]
@@ -153,6 +158,4 @@ def _adam_kernel(param, grad, state, out, args):
     denom = np.sqrt(second_moment, out=new_param)
     denom /= (1 - beta2**step) ** 0.5
     denom += args["eps"]
-    np.divide(exp_avg, denom, out=new_param)
-    new_param *= -args["lr"] / (1 - beta1**step)
-    new_param += param
+    _base.addcdiv(param, -args["lr"] / (1 - beta1**step), exp_avg, denom, out=new_param)

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _base
-from ._adam import adam_family_hyperparameters, first_and_second_moments, shown
+from ._adam import adam_family_hyperparameters, decay_and_moments, shown
 
 Tree = np.ndarray | dict
 
@@ -72,9 +72,8 @@ def _adamax_kernel(param, grad, state, out, args):
     bound = np.abs(grad, out=new_param)
     bound += args["eps"]
     np.maximum(exp_inf, bound, out=exp_inf)
-    np.divide(exp_avg, exp_inf, out=new_param)
-    new_param *= -args["lr"] / (1 - args["beta1"] ** args["step"])
-    new_param += param
+    step_size = args["lr"] / (1 - args["beta1"] ** args["step"])
+    _base.addcdiv(param, -step_size, exp_avg, exp_inf, out=new_param)
 
 
 def nadam(
@@ -154,21 +153,19 @@ def nadam(
 
 
 def _nadam_kernel(param, grad, state, out, args):
-    grad = _base.direction(param, grad, args)
-    param = _base.decoupled_decay(param, args)
+    param, grad, exp_avg, exp_avg_sq = decay_and_moments(param, grad, state, out, args)
     lr, mu, mu_next = args["lr"], args["mu"], args["mu_next"]
     new_param = out["param"]
-    exp_avg, exp_avg_sq = first_and_second_moments(grad, state, out, args, new_param)
     denom = np.divide(exp_avg_sq, 1 - args["beta2"] ** args["step"], out=new_param)
     np.sqrt(denom, out=denom)
     denom += args["eps"]
     # Two addcdiv steps as torch takes them: the gradient term, then the momentum term.
-    partial = np.multiply(grad, -lr * (1.0 - mu) / (1.0 - args["mu_product"]))
-    partial /= denom
-    partial += param
-    np.divide(exp_avg, denom, out=new_param)
-    new_param *= (-lr * mu_next) / (1.0 - args["mu_product_next"])
-    new_param += partial
+    partial = _base.addcdiv(
+        param, -lr * (1.0 - mu) / (1.0 - args["mu_product"]), grad, denom, np.empty_like(param)
+    )
+    _base.addcdiv(
+        partial, (-lr * mu_next) / (1.0 - args["mu_product_next"]), exp_avg, denom, out=new_param
+    )
 
 
 def radam(
@@ -234,11 +231,9 @@ def _rectification(rho_t, rho_inf):
 
 
 def _radam_kernel(param, grad, state, out, args):
-    grad = _base.direction(param, grad, args)
-    param = _base.decoupled_decay(param, args)
+    param, _, exp_avg, exp_avg_sq = decay_and_moments(param, grad, state, out, args)
     beta1, beta2, step = args["beta1"], args["beta2"], args["step"]
     new_param = out["param"]
-    exp_avg, exp_avg_sq = first_and_second_moments(grad, state, out, args, new_param)
     bias_correction2 = 1 - beta2**step
     rho_inf = 2 / (1 - beta2) - 1
     rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2

@@ -344,6 +344,17 @@ def add_square(average, grad, decay, out, scratch):
     return out
 
 
+def addcdiv(param, value, numerator, denominator, out):
+    """``out = param + value * numerator / denominator``, torch's ``addcdiv``.
+
+    ``out`` may be `denominator` itself (it is read before it is overwritten).
+    """
+    np.divide(numerator, denominator, out=out)
+    out *= value
+    out += param
+    return out
+
+
 def direction(param, grad, args):
     """The gradient the update follows: negated to maximize, plus coupled (L2) weight
     decay ``weight_decay * param`` as torch adds it to the gradient."""
