@@ -3,7 +3,8 @@
 :data:`CONTESTANTS` names one factory per optimizer of :mod:`book.optim` (SGD twice
 more, with heavy-ball and with Nesterov momentum), each taking only a learning rate and
 keeping torch's other defaults. :func:`tune` races all of them over a grid of learning
-rates in one batched :func:`book.runner.race` and keeps each one's best;
+rates in one batched :func:`book.runner.race` and keeps each one's best
+(:func:`tune_noisy` does the same with minibatch gradients);
 :func:`heatmap` sweeps a (learning rate, beta) grid in one batched run. :func:`verdict`
 turns a measured count into the verdict of a quoted claim.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from . import optim, runner
 
-__all__ = ["CONTESTANTS", "Tuned", "tune", "heatmap", "steps_to_point", "within", "verdict"]
+__all__ = ["CONTESTANTS", "Tuned", "tune", "NoisyTuned", "tune_noisy", "heatmap", "steps_to_point", "within", "verdict"]
 
 #: One learning-rate-only factory per optimizer; every other hyperparameter is torch's default.
 CONTESTANTS = {
@@ -61,6 +62,20 @@ def _best(lrs, counts, gaps):
     return Tuned(lrs, counts, gaps, float(lrs[k]), int(counts[k]), float(gaps[k]))
 
 
+def _race_lrs(contestants, landscape, lrs, steps, x0, repeats=(), **options):
+    """Every contestant at every learning rate of ``lrs``, in one :func:`book.runner.race`;
+    ``repeats`` (a shape) adds leading batch axes of identical starts."""
+    contestants = CONTESTANTS if contestants is None else contestants
+    lrs = np.asarray(lrs, dtype=np.float64)
+    if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0):
+        raise ValueError(f"lrs must be a non-empty 1-D array of positive numbers, got {lrs!r}")
+    start = landscape.default_start if x0 is None else np.asarray(x0, dtype=np.float64)
+    starts = np.broadcast_to(start, tuple(repeats) + (lrs.size, landscape.dim))
+    runs = runner.race({name: make(lrs[:, None]) for name, make in contestants.items()},
+                       landscape, starts, steps, **options)
+    return lrs, runs
+
+
 def tune(landscape, lrs, steps, tol, contestants=None, x0=None):
     """Race ``contestants`` (default :data:`CONTESTANTS`) over the learning rates ``lrs``.
 
@@ -68,20 +83,46 @@ def tune(landscape, lrs, steps, tol, contestants=None, x0=None):
     and all share one gradient evaluation per step. The start ``x0`` defaults to the
     landscape's ``default_start``. Returns ``{name: Tuned}``.
     """
-    contestants = CONTESTANTS if contestants is None else contestants
-    lrs = np.asarray(lrs, dtype=np.float64)
-    if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0):
-        raise ValueError(f"lrs must be a non-empty 1-D array of positive numbers, got {lrs!r}")
     if not tol > 0:
         raise ValueError(f"tol must be positive, got {tol!r}")
-    start = landscape.default_start if x0 is None else np.asarray(x0, dtype=np.float64)
-    starts = np.broadcast_to(start, (lrs.size, landscape.dim))
-    runs = runner.race({name: make(lrs[:, None]) for name, make in contestants.items()},
-                       landscape, starts, steps)
+    lrs, runs = _race_lrs(contestants, landscape, lrs, steps, x0)
     results = {}
     for name, run in runs.items():
         gaps = np.where(run.diverged, np.inf, run.gaps[-1])
         results[name] = _best(lrs, run.steps_to(tol), gaps)
+    return results
+
+
+class NoisyTuned(NamedTuple):
+    """One optimizer's result in :func:`tune_noisy`: ``gaps[k]`` is the mean of
+    ``f - f*`` over the last ``window`` steps at ``lrs[k]`` (``inf`` if the run diverged);
+    ``best_lr``/``best_gap`` belong to the smallest."""
+
+    lrs: np.ndarray
+    gaps: np.ndarray
+    best_lr: float
+    best_gap: float
+
+
+def tune_noisy(landscape, lrs, steps, window, repeats=5, contestants=None, x0=None, rng=None):
+    """Like :func:`tune`, with the landscape's stochastic gradients.
+
+    A noisy run does not settle below a tolerance, so the score is the mean
+    suboptimality over the last ``window`` steps and over ``repeats`` runs with
+    independent noise, and the best learning rate is the one with the smallest. ``rng``
+    seeds the gradient noise (default: the landscape's seed). Returns
+    ``{name: NoisyTuned}``; a learning rate with any diverged run scores ``inf``.
+    """
+    if not 1 <= window <= steps:
+        raise ValueError(f"window must be between 1 and steps = {steps}, got {window!r}")
+    if not (isinstance(repeats, (int, np.integer)) and repeats >= 1):
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    lrs, runs = _race_lrs(contestants, landscape, lrs, steps, x0, repeats=(repeats,), stochastic=True, rng=rng)
+    results = {}
+    for name, run in runs.items():
+        gaps = np.where(run.diverged.any(axis=0), np.inf, run.gaps[-window:].mean(axis=(0, 1)))
+        k = int(np.argmin(gaps))
+        results[name] = NoisyTuned(lrs, gaps, float(lrs[k]), float(gaps[k]))
     return results
 
 

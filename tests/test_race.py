@@ -63,3 +63,21 @@ def test_within_and_verdict():
     with pytest.raises(ValueError, match="empty"):
         race.within(1, 5, 2)
     assert race.verdict(True) == "reproduced" and race.verdict(False) == "not reproduced"
+
+
+def test_tune_noisy_scores_the_mean_final_gap_over_repeats():
+    bowl = landscapes.noisy_quadratic(kappa=10, noise_std=0.5, batch_size=4)
+    lrs = np.array([0.01, 0.1])
+    tuned = race.tune_noisy(bowl, lrs, 100, 20, repeats=3, contestants={"SGD": race.CONTESTANTS["SGD"]})["SGD"]
+    starts = np.broadcast_to(bowl.default_start, (3, 2, 2))
+    run = runner.trajectory(optim.sgd(lr=lrs[:, None]), bowl, starts, 100, stochastic=True)
+    np.testing.assert_allclose(tuned.gaps, run.gaps[-20:].mean(axis=(0, 1)))
+    assert tuned.best_gap == tuned.gaps.min() and tuned.best_lr == lrs[tuned.gaps.argmin()]
+
+
+def test_tune_noisy_rejects_bad_window_and_repeats():
+    bowl = landscapes.noisy_quadratic(kappa=10)
+    with pytest.raises(ValueError, match="window"):
+        race.tune_noisy(bowl, [0.1], 10, 20)
+    with pytest.raises(ValueError, match="repeats"):
+        race.tune_noisy(bowl, [0.1], 10, 5, repeats=0)
