@@ -71,7 +71,7 @@ def describe(error: BaseException) -> str:
     if isinstance(error, SyntaxError) and error.filename and error.filename.startswith("<cell "):
         where = f" ({error.filename[1:-1]}, line {error.lineno})"
     text = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()[-1]
-    return (text[:MESSAGE_CHARS] + where)
+    return text[:MESSAGE_CHARS] + where
 
 
 def snapshot() -> dict:
@@ -89,6 +89,7 @@ def replaced_names(before: dict) -> list[str]:
 
 
 def run_cells(cells: list[dict], namespace: dict) -> list[dict]:
+    """Execute each cell in ``namespace``; ``[{"id", "error": None | description}]``."""
     records = []
     for cell in cells:
         record = {"id": cell["id"], "error": None}
@@ -115,6 +116,7 @@ class Unavailable:
 
 
 def grade(request: dict) -> dict:
+    """Run the cells and the cases: ``{"cells", "modules", "replaced", "outputs", "error"}``."""
     import numpy  # noqa: F401 (loaded before the snapshot, so its import is not the student's)
     from autograder import execute
 
