@@ -68,6 +68,8 @@ CHILD_ENV = {
     "MPLBACKEND": "Agg",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+#: Capabilities the sandbox process keeps when the grader runs as root (see ``bwrap_args``).
+ZYGOTE_CAPABILITIES = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_KILL", "CAP_DAC_OVERRIDE", "CAP_FOWNER")
 #: First uid handed to sandboxes; each grading process uses its own (see ``sandbox_uid``).
 UID_BASE = 40000
 UID_SPAN = 20000
@@ -163,6 +165,10 @@ def bwrap_args(*, expose: list[Path], hide: list[Path], tmp_bytes: int) -> list[
     paths bound back read-only, and then ``hide`` paths inside them hidden again.
     """
     args = ["bwrap", *_namespace_args(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    if os.geteuid() == 0:
+        # The sandbox's own process keeps only what it needs to hand each submission a uid
+        # and a folder and to clean up after it (no CAP_SYS_ADMIN: nothing can be remounted).
+        args += ["--cap-drop", "ALL"] + [arg for cap in ZYGOTE_CAPABILITIES for arg in ("--cap-add", cap)]
     exposed = _existing(expose)
     hidden = _existing(hide)
     covering = [path for path in hidden if any(path in exposed_path.parents for exposed_path in exposed)]
