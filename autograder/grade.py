@@ -122,7 +122,8 @@ def _sandbox_paths(hidden: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
     torch = importlib.util.find_spec("torch")
     if torch and torch.origin:  # students never use torch; the grader's copy is not theirs
         hide.append(Path(torch.origin).resolve().parent)
-    return expose, hide
+    # Hiding the root folder would hide /dev and /proc too (a zip of submissions in /).
+    return expose, [path for path in hide if path.resolve() != Path("/")]
 
 
 def _empty_report(submission: dict, assignment: str) -> dict:
