@@ -178,3 +178,21 @@ def test_bad_command_lines(course, tmp_path, capsys, arguments, message):
 def test_missing_submissions(tmp_path, capsys):
     assert _grade(tmp_path / "nothing", tmp_path / "out") == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from autograder.grade import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    progress = Progress(2, stream)
+    progress.advance("alice", "11/11")
+    progress.advance("bob", "6/11")
+    text = stream.getvalue()
+    assert text.startswith("\r[###############...............] 1/2 graded") and "ETA" in text
+    assert "\r[##############################] 2/2 graded" in text and text.endswith("\n")
