@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from optim_reference import gradient_sequence, torch_run
 
 from book import optim
+from book.optim import _base
 from book.optim._base import CHUNK
 
 NAMES = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam", "radam"]
@@ -128,11 +129,15 @@ def test_step_is_pure(name, size):
     assert state.step == 1 and new_state.step == 2
 
 
+@pytest.mark.parametrize("threads", [1, 3], ids=["one-thread", "three-threads"])
 @pytest.mark.parametrize("name", NAMES)
-def test_sliced_path_matches_torch(name):
-    """Arrays larger than CHUNK are updated slice by slice; same numbers as torch."""
+def test_sliced_path_matches_torch(name, threads, monkeypatch):
+    """Arrays larger than CHUNK are updated slice by slice, split among threads when
+    large enough (forced here for a small array); same numbers as torch."""
+    monkeypatch.setattr(_base, "_WORKERS", threads)
+    monkeypatch.setattr(_base, "_MIN_CHUNKS_PER_THREAD", 1)
     rng = np.random.default_rng(1)
-    layout = {"w": (2 * CHUNK + 3,), "m": (2, 3)}
+    layout = {"w": (4 * CHUNK + 3,), "m": (2, 3)}
     params = {k: rng.normal(size=s) for k, s in layout.items()}
     grad_steps = gradient_sequence(layout, 12, seed=2)
     expected, _ = torch_run(name, ALL_BUFFERS[name], params, grad_steps)

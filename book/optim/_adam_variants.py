@@ -218,16 +218,16 @@ def radam(
 def _rectification(rho_t, rho_inf):
     """RAdam's r_t where rho_t > 5 (and 1 elsewhere, where it is not used)."""
     if np.ndim(rho_t) == 0:
-        return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        return _rectification_squared(rho_t, rho_inf) ** 0.5
     rectified = rho_t > 5.0
     # Harmless stand-ins where r_t is unused keep 0/0 and sqrt(-x) warnings away.
     rho_t = np.where(rectified, rho_t, 6.0)
     rho_inf = np.where(rectified, rho_inf, 6.0)
-    return np.where(
-        rectified,
-        np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)),
-        1.0,
-    )
+    return np.where(rectified, np.sqrt(_rectification_squared(rho_t, rho_inf)), 1.0)
+
+
+def _rectification_squared(rho_t, rho_inf):
+    return (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
 
 
 def _radam_kernel(param, grad, state, out, args):
