@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
-from optim_reference import gradient_sequence, torch_error, torch_run
+from optim_reference import TORCH_CLASSES, gradient_sequence, torch_error, torch_run
 
 from book import optim
 
@@ -110,10 +112,6 @@ def test_matches_torch(name, kwargs):
 def test_every_factory_and_torch_option_is_exercised():
     """Each torch option except the tensor/device ones appears in a CASES entry."""
     skipped = {"params", "foreach", "fused", "capturable", "differentiable"}
-    import inspect
-
-    from optim_reference import TORCH_CLASSES
-
     for name, cls in TORCH_CLASSES.items():
         options = set(inspect.signature(cls.__init__).parameters) - skipped - {"self"}
         exercised = set().union(*(kwargs for n, kwargs in CASES if n == name))
@@ -138,8 +136,6 @@ BAD_VALUES = {
 
 
 def validation_cases():
-    import inspect
-
     for name in ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax",
                  "nadam", "radam"]:
         names = inspect.signature(getattr(optim, name)).parameters
@@ -184,6 +180,10 @@ FLOAT32_CASES = [(name, {}) for name in
                   "nadam", "radam"]] + [("sgd", {"momentum": 0.9}), ("adam", {"amsgrad": True})]
 
 
+def as_float32(tree: dict) -> dict:
+    return {key: value.astype(np.float32) for key, value in tree.items()}
+
+
 def float32_error(name, kwargs, steps=200, seed=3):
     """The largest error of float32 book.optim against float64 torch over a run,
     relative to each array's largest magnitude at that step."""
@@ -191,8 +191,9 @@ def float32_error(name, kwargs, steps=200, seed=3):
     rng = np.random.default_rng(seed)
     grad_steps = [{k: rng.normal(size=s) for k, s in SHAPES.items()} for _ in range(steps)]
     expected_history, _ = torch_run(name, kwargs, params, grad_steps)
-    as32 = lambda tree: {k: v.astype(np.float32) for k, v in tree.items()}  # noqa: E731
-    history, _ = numpy_run(getattr(optim, name)(**kwargs), as32(params), map(as32, grad_steps))
+    history, _ = numpy_run(
+        getattr(optim, name)(**kwargs), as_float32(params), map(as_float32, grad_steps)
+    )
     worst = 0.0
     for actual, expected in zip(history, expected_history):
         for key in SHAPES:
