@@ -171,8 +171,12 @@ def bwrap_args(*, expose: list[Path], hide: list[Path], tmp_bytes: int) -> list[
         args += ["--cap-drop", "ALL"] + [arg for cap in ZYGOTE_CAPABILITIES for arg in ("--cap-add", cap)]
     exposed = _existing(expose)
     hidden = _existing(hide)
-    covering = [path for path in hidden if any(path in exposed_path.parents for exposed_path in exposed)]
-    for path in covering:
+    # The private /tmp comes first: a checkout that lives under /tmp (a CI clone) is then
+    # bound back on top of it like any other exposed path under a hiding tmpfs.
+    args += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    covering = [Path("/tmp").resolve()]
+    covering += [path for path in hidden if any(path in exposed_path.parents for exposed_path in exposed)]
+    for path in covering[1:]:
         args += ["--tmpfs", str(path)]
     for path in exposed:
         # bwrap would create the folders leading to the bind inside a hiding tmpfs as 0700,
@@ -184,7 +188,7 @@ def bwrap_args(*, expose: list[Path], hide: list[Path], tmp_bytes: int) -> list[
     for path in hidden:
         if not any(path in exposed_path.parents for exposed_path in exposed):
             args += ["--tmpfs", str(path)]
-    args += ["--size", str(tmp_bytes), "--tmpfs", "/tmp", "--chdir", "/tmp", "--"]
+    args += ["--chdir", "/tmp", "--"]
     return args
 
 
