@@ -1,8 +1,10 @@
 """Shared matplotlib helpers, so every figure of the book has the same look.
 
-Figures are made with :class:`matplotlib.figure.Figure` directly, not through pyplot:
-a figure that pyplot does not know about is never shown twice by the notebook's inline
-backend, and nothing has to be closed.
+Figures are made with this module's :class:`Figure` (a matplotlib figure that shows
+itself as a PNG), not through pyplot: a figure that pyplot does not know about is never
+shown twice by the notebook's inline backend, and nothing has to be closed. A plain
+``matplotlib.figure.Figure`` would show as ``<Figure size ...>`` text when the kernel
+never imported pyplot, as in the book's build.
 
 Example::
 
@@ -16,11 +18,11 @@ Example::
 import io
 
 import numpy as np
-from matplotlib.figure import Figure
+import matplotlib.figure
 from matplotlib.lines import Line2D
 from PIL import Image
 
-__all__ = ["COLORS", "figure", "contour", "paths", "legend", "png_bytes"]
+__all__ = ["COLORS", "Figure", "figure", "contour", "paths", "legend", "png_bytes"]
 
 #: Colours of the series in a figure, in order (matplotlib's colour-blind-safe tab10).
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -28,6 +30,13 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 
 # Resolution of the contour grid: fine enough for smooth level lines, cheap to evaluate.
 _CONTOUR_RESOLUTION = 200
+
+
+class Figure(matplotlib.figure.Figure):
+    """A matplotlib figure that a notebook displays as a PNG image (its last-line value)."""
+
+    def _repr_png_(self):
+        return png_bytes(self)
 
 
 def figure(figsize=(5.0, 4.0), dpi=100):
