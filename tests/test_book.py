@@ -126,3 +126,17 @@ def test_a_failing_cell_fails_the_build(tmp_path, cell, fails):
     log = result.stdout + result.stderr
     assert (result.returncode != 0) == fails, log[-3000:]
     assert ("Executing notebook failed" in log) == fails, log[-3000:]
+
+
+# Text that a cell output shows when a rich display fell back to plain text: a
+# matplotlib figure nobody rendered, or a Markdown table parsed as a paragraph.
+UNRENDERED_OUTPUT = re.compile(r"&lt;Figure size|\|\s*:?-{3,}:?\s*\|")
+
+
+def test_figures_and_tables_render_as_images_and_tables(built_book):
+    offenders = {}
+    for path in built_pages(built_book):
+        hits = [m.group(0) for m in UNRENDERED_OUTPUT.finditer(path.read_text())]
+        if hits:
+            offenders[str(path.relative_to(built_book))] = hits[:3]
+    assert not offenders, f"outputs shown as raw text: {offenders}"
