@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 # Re-install whenever the pins or the package metadata change.
 STAMP  := $(VENV)/.installed
 
-.PHONY: book book-hash test bench system-deps clean
+.PHONY: book book-hash book-deps test bench system-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,11 +15,13 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-# Debian packages the tests need: Chromium for the browser tests, bubblewrap for the
-# grading sandbox. Installed only when missing.
-SYSTEM_BINARIES := chromium:chromium chromedriver:chromium-driver bwrap:bubblewrap
-system-deps:
-	@missing=""; for pair in $(SYSTEM_BINARIES); do \
+# Debian packages, installed only when their binary is missing: npm for the vendored
+# MathJax (make book), Chromium for the browser tests and bubblewrap for the grading
+# sandbox (make test). Each entry is binary:package.
+BOOK_BINARIES   := npm:npm
+SYSTEM_BINARIES := $(BOOK_BINARIES) chromium:chromium chromedriver:chromium-driver bwrap:bubblewrap
+define install_missing
+	@missing=""; for pair in $(1); do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$bin >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
@@ -28,13 +30,20 @@ system-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+book-deps:
+	$(call install_missing,$(BOOK_BINARIES))
+
+system-deps:
+	$(call install_missing,$(SYSTEM_BINARIES))
 
 # ---- Book -----------------------------------------------------------------------
 # MathJax is served by the book itself (no CDN): npm installs the version pinned in
 # package-lock.json and its browser build is copied to _vendor/mathjax, a static path
 # of _config.yml.
 MATHJAX := _vendor/mathjax/tex-mml-chtml.js
-$(MATHJAX): package.json package-lock.json
+$(MATHJAX): package.json package-lock.json | book-deps
 	npm ci --ignore-scripts --no-audit --no-fund
 	rm -rf _vendor/mathjax && mkdir -p _vendor
 	cp -r node_modules/mathjax/es5 _vendor/mathjax
