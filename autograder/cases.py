@@ -2,9 +2,14 @@
 
 A :class:`Case` describes one trajectory: a shape, a number of steps, the
 hyperparameters passed to the student's function and a seed from which the starting
-point and the gradient sequence are drawn.  It holds no expected values, so the
-sandboxed process that runs a submission may import this module; the expected
-trajectories live in ``autograder/fixtures/`` (written by :mod:`autograder.reference`).
+point and the gradient sequence of a *new* fixture are drawn.  It holds no expected
+values, so the sandboxed process that runs a submission may import this module.
+
+The inputs are drawn once, when :mod:`autograder.reference` writes
+``autograder/fixtures/<assignment>.npz``, and stored there with the expected
+trajectories; checks and grading read them with
+:func:`autograder.reference.load_inputs`, never redraw them: the draw goes through
+``10.0 ** x``, whose last bits depend on the SIMD kernels NumPy picks for the CPU.
 
 The cases are chosen to tell correct implementations from the usual mistakes:
 long runs (bias correction late in training), gradients near ``eps`` (where ``eps``
@@ -51,8 +56,12 @@ class Case:
     zero_steps: int = 0
     zero_columns: tuple[int, ...] = ()
 
-    def inputs(self, assignment: str) -> dict[str, np.ndarray]:
-        """Starting point, gradient sequence ``(steps, *shape)`` and zero initial states."""
+    def generate_inputs(self, assignment: str) -> dict[str, np.ndarray]:
+        """Draw a starting point, gradient sequence ``(steps, *shape)`` and zero initial states.
+
+        Only for writing new fixtures: the result differs in its last bits between
+        CPUs (see the module doc); everything else uses the stored inputs.
+        """
         rng = np.random.default_rng(self.seed)
         theta0 = rng.normal(size=self.shape)
         low, high = self.log10_range
