@@ -34,7 +34,7 @@ import numpy as np
 
 from autograder.cases import CASES, FUNCTIONS, STATE_NAMES, get_case, lookup
 from autograder.execute import run_submission
-from autograder.reference import load_fixtures
+from autograder.reference import load_fixtures, load_inputs
 
 TOLERANCE = 3e-3
 FLOOR = 1e-3
@@ -270,7 +270,7 @@ def check(assignment: str, test_name: str, func) -> None:
     spec = get_test(assignment, test_name)
     if not callable(func):
         raise AssertionError(f"{FUNCTIONS[assignment]} is not a function (got {type(func).__name__})")
-    outputs = run_submission(assignment, func, spec.cases)
+    outputs = run_submission(assignment, func, load_inputs(assignment), spec.cases)
     [result] = judge(assignment, outputs, [spec])
     if not result.passed:
         diagnosis = format_diagnosis(diagnose(assignment, outputs)) if spec.quantities else ""

@@ -322,7 +322,7 @@ RETURNS = st.one_of(ARRAYS, st.lists(ARRAYS, max_size=4), st.tuples(ARRAYS, ARRA
 @given(returned=RETURNS)
 @pytest.mark.filterwarnings("error")  # a warning would land on stderr and zero an nbgrader cell
 def test_any_return_value_is_graded_without_crashing(returned):
-    outputs = run_submission("adam", lambda *args, **hyper: returned, ["scalar"])
+    outputs = run_submission("adam", lambda *args, **hyper: returned, case_names=["scalar"])
     record = outputs["cases"]["scalar"]
     results = judge("adam", outputs, [spec for spec in TESTS["adam"] if "scalar" in spec.cases])
     assert not any(result.passed for result in results if result.name != "returns_new_arrays")
