@@ -217,7 +217,8 @@ def run(args) -> int:
                 print(problem)
             if problems:
                 return 1
-            print(f"{assignment}: fixtures match torch {metadata_torch_version(assignment)}")
+            print(f"{assignment}: fixtures match torch {metadata_torch_version(assignment)} rerun on their "
+                  f"stored inputs (grading error <= {FIXTURE_TOLERANCE:g})")
         else:
             write_fixtures(assignment)
             print(f"{assignment}: wrote {fixture_paths(assignment)[0]}")
