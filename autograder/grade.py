@@ -10,11 +10,19 @@ For each submission (found by :mod:`autograder.submissions`), a grading process:
    and names the likely mistake (:func:`autograder.diagnosis.diagnose`) in the grader,
 4. adds integrity findings (:mod:`autograder.integrity`).
 
-The main process is the only writer: ``DIR/<student>/report.json`` and
-``feedback.html`` as each submission finishes, then ``DIR/grades.csv`` and, with
-``--gradebook``, nbgrader's gradebook. ``DIR/intake.json`` lists the files that were
-not graded or were graded under a guessed or changed name. A student whose valid
-``report.json`` is already there (for the same notebook) is skipped unless ``--force``.
+The main process is the only writer: ``DIR/<folder>/report.json`` and
+``feedback.html`` as each submission finishes (the folder is the student id, or a safe
+name for it), then ``DIR/grades.csv`` and, with ``--gradebook``, nbgrader's gradebook.
+``DIR/intake.json`` lists the files that were not graded or were graded under a guessed
+or changed name; a student whose files cannot be graded gets a zero report that says why.
+
+Re-runs: a ``report.json`` already there is kept only when its ``grading_key`` matches:
+the same notebook, assignment, fixtures, grader code and settings (limits, sandbox,
+released notebook); otherwise, or with ``--force``, the student is graded again, and the
+summary says which were kept and why the others were graded. ``grades.csv`` lists every
+student graded into ``DIR`` for this assignment: grading section B after section A into
+one folder keeps A's rows, each row's ``source`` naming the submissions it was graded
+from. Ctrl-C stops grading, writes ``grades.csv`` for what was graded and exits with 130.
 Grading runs in ``--jobs`` local processes or, with ``--executor dask``, on a
 dask.distributed cluster (whose workers need this package and, for isolation, bwrap).
 """
@@ -23,10 +31,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import contextlib
 import hashlib
 import json
+import signal
 import sys
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Size of the sandbox's private /tmp, shared by the submissions it runs one after another.
@@ -42,7 +54,8 @@ def register(subparsers) -> None:
     parser.add_argument("--assignment", required=True, help="assignment name (adam or adamax)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--jobs", type=int, default=1, help="grading processes")
-    parser.add_argument("--force", action="store_true", help="grade again students that have a report")
+    parser.add_argument("--force", action="store_true",
+                        help="grade every student again, even those whose report is up to date")
     parser.add_argument("--release", type=Path,
                         help="released notebook for the metadata checks (default: exercises/<a>/<a>.ipynb)")
     parser.add_argument("--gradebook", type=Path, help="nbgrader gradebook.db to record the scores in")
@@ -65,6 +78,9 @@ def run(args) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before grading started: nothing was written
+        print("\ninterrupted before grading: nothing was written", file=sys.stderr)
+        return 130
 
 
 def _settings(args) -> dict:
@@ -250,10 +266,13 @@ class Progress:
         self.tty = self.stream.isatty()
 
     def advance(self, student: str, score: str) -> None:
+        from autograder.submissions import printable
+
         self.done += 1
         elapsed = time.monotonic() - self.started
         eta = elapsed / self.done * (self.total - self.done)
-        text = f"{self.done}/{self.total} graded, {elapsed:.0f} s elapsed, ETA {eta:.0f} s ({student}: {score})"
+        text = (f"{self.done}/{self.total} graded, {elapsed:.0f} s elapsed, ETA {eta:.0f} s "
+                f"({printable(student)}: {score})")
         if self.tty:
             width = 30
             filled = int(width * self.done / max(1, self.total))
@@ -265,20 +284,43 @@ class Progress:
         self.stream.flush()
 
 
-def _pending(intake, out: Path, force: bool) -> tuple[list[dict], list[dict]]:
-    """(submissions to grade, valid reports already there)."""
-    from autograder.report import read_report
+@dataclass
+class _Plan:
+    """What a run does with each submission (see :func:`_pending`)."""
 
-    todo, kept = [], []
+    todo: list[dict] = field(default_factory=list)  # to grade
+    kept: list[dict] = field(default_factory=list)  # reports still valid
+    refreshed: list[dict] = field(default_factory=list)  # of kept: the intake facts changed (file, conflict)
+    refused: list[dict] = field(default_factory=list)  # zero reports: nothing can be graded
+    about: dict = field(default_factory=dict)  # (student, notebook sha256) -> report fields from the intake
+    reasons: Counter = field(default_factory=Counter)  # why each of todo is graded
+
+
+def _pending(intake, out: Path, force: bool, settings: dict, source: Path) -> _Plan:
+    """Sort the submissions into graded again, kept (same grading key) and refused."""
+    from autograder.report import grading_key, read_report, stale_reason
+
+    plan, base = _Plan(), grading_key(settings)
     for submission in intake.submissions:
         digest = hashlib.sha256(submission.notebook).hexdigest()
-        existing = None if force else read_report(out / submission.student / "report.json")
-        if existing and existing.get("notebook_sha256") == digest:
-            kept.append(existing)
+        about = {"folder": submission.folder, "source": str(source), "file": submission.origin,
+                 "conflict": submission.conflict, "grading_key": {**base, "notebook_sha256": digest}}
+        entry = {"student": submission.student, "notebook": submission.notebook.decode("utf-8", "replace"),
+                 "sha256": digest, "notes": submission.notes}
+        if submission.problem:
+            plan.refused.append({**_failed(entry, settings, submission.problem), **about})
             continue
-        todo.append({"student": submission.student, "notebook": submission.notebook.decode("utf-8", "replace"),
-                     "sha256": digest, "notes": submission.notes})
-    return todo, kept
+        existing = None if force else read_report(out / submission.folder / "report.json")
+        why = "forced" if force else stale_reason(existing, submission.student, about["grading_key"])
+        if why is None:
+            plan.kept.append({**existing, **about})
+            if any(existing.get(key) != value for key, value in about.items()):
+                plan.refreshed.append(plan.kept[-1])
+        else:
+            plan.reasons[why] += 1
+            plan.todo.append(entry)
+            plan.about[submission.student, digest] = about
+    return plan
 
 
 def _run_local(todo: list[dict], settings: dict, jobs: int):
@@ -353,7 +395,7 @@ def _failed(submission: dict, settings: dict, why: str) -> dict:
 
 def grade_all(args) -> int:
     from autograder.cases import CASES
-    from autograder.report import write_atomic, write_grades, write_student
+    from autograder.report import earlier_reports, write_atomic, write_grades, write_student
     from autograder.submissions import discover
 
     settings = _settings(args)
@@ -362,29 +404,94 @@ def grade_all(args) -> int:
         intake = discover(args.submissions, args.assignment, other_assignments=set(CASES) - {args.assignment})
     except ValueError as error:
         raise UsageError(str(error)) from None
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "intake.json", json.dumps({"submissions": [s.student for s in intake.submissions],
-                                                  "log": intake.log}, indent=2) + "\n")
     print(intake.summary(), file=sys.stderr)
-    todo, reports = _pending(intake, out, args.force)
-    if reports:
-        print(f"{len(reports)} already graded (kept; --force grades them again)", file=sys.stderr)
-    progress = Progress(len(todo))
-    results = _run_dask(todo, settings, args.scheduler) if args.executor == "dask" else \
-        _run_local(todo, settings, args.jobs)
-    for report in results:
+    if not intake.submissions:
+        raise UsageError(f"nothing to grade: no submission of assignment {args.assignment!r} in "
+                         f"{args.submissions} (see the list above)")
+    out.mkdir(parents=True, exist_ok=True)
+    found = [{"student": s.student, "folder": s.folder, "file": s.origin, "problem": s.problem,
+              "conflict": s.conflict} for s in intake.submissions]
+    write_atomic(out / "intake.json", json.dumps({"submissions": found, "log": intake.log}, indent=2,
+                                                 ensure_ascii=False) + "\n")
+    plan = _pending(intake, out, args.force, settings, args.submissions.resolve())
+    _say_plan(plan)
+    reports = plan.refused + plan.kept
+    for report in plan.refused + plan.refreshed:
         write_student(out, report)
-        reports.append(report)
-        progress.advance(report["student"], f"{report['score']}/{report['max_score']}"
-                         + (" error" if report["error"] else ""))
-    write_grades(out, reports)
+    graded = _grade_todo(args, settings, plan, out, reports)
+    with _uninterrupted():
+        earlier, other = earlier_reports(out, args.assignment, {s.student for s in intake.submissions})
+        write_grades(out, reports + earlier)
+    if graded < len(plan.todo):
+        print(f"\ninterrupted: graded {graded} of {len(plan.todo)}; {out / 'grades.csv'} lists the graded "
+              "students; run the same command again to grade the rest", file=sys.stderr)
+        return 130
+    _say_done(args, out, plan, reports, earlier, other)
+    return 0
+
+
+@contextlib.contextmanager
+def _uninterrupted():
+    """Ctrl-C is ignored meanwhile, so that it never cuts grades.csv short."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _say_plan(plan: _Plan) -> None:
+    if plan.kept:
+        print(f"{len(plan.kept)} already graded, kept (same notebook and settings; --force grades them again)",
+              file=sys.stderr)
+    if plan.todo:
+        reasons = ", ".join(f"{count} {why}" for why, count in sorted(plan.reasons.items()))
+        print(f"grading {len(plan.todo)} ({reasons})", file=sys.stderr)
+
+
+def _grade_todo(args, settings: dict, plan: _Plan, out: Path, reports: list[dict]) -> int:
+    """Grade ``plan.todo``, writing each report as it comes; the number graded (fewer after Ctrl-C)."""
+    from autograder.report import write_student
+
+    progress = Progress(len(plan.todo))
+    results = _run_dask(plan.todo, settings, args.scheduler) if args.executor == "dask" else \
+        _run_local(plan.todo, settings, args.jobs)
+    try:
+        for report in results:
+            report.update(plan.about[report["student"], report["notebook_sha256"]])
+            write_student(out, report)
+            reports.append(report)
+            progress.advance(report["student"], f"{report['score']}/{report['max_score']}"
+                             + (" error" if report["error"] else ""))
+    except KeyboardInterrupt:
+        with _uninterrupted():
+            results.close()  # stops the grading processes
+    return progress.done
+
+
+def _say_done(args, out: Path, plan: _Plan, reports: list[dict], earlier: list[dict], other: list[dict]) -> None:
+    """Record the gradebook and print the closing lines."""
+    conflicted = {report["student"] for report in reports if report.get("conflict")}
     if args.gradebook:
         from autograder.gradebook import record_scores
 
-        record_scores(args.gradebook, args.assignment, reports)
+        record_scores(args.gradebook, args.assignment,
+                      [report for report in reports if report["student"] not in conflicted])
+        if conflicted:
+            print(f"not recorded in the gradebook, several uploads claim them: {len(conflicted)} student(s)",
+                  file=sys.stderr)
     modes = {report["sandbox"]["mode"] for report in reports if report.get("sandbox")}
     if "rlimits" in modes:
         print("warning: graded without bubblewrap: resource limits only, no file-system or network "
               "isolation", file=sys.stderr)
-    print(f"graded {len(todo)}, kept {len(reports) - len(todo)}; grades in {out / 'grades.csv'}", file=sys.stderr)
-    return 0
+    if conflicted:
+        print(f"warning: {len(conflicted)} student id(s) are claimed by several uploads, each graded: "
+              "see the conflict column of grades.csv", file=sys.stderr)
+    if earlier:
+        print(f"grades.csv also lists {len(earlier)} student(s) graded earlier into {out} from other "
+              "submissions (see its source column)", file=sys.stderr)
+    if other:
+        print(f"left out of grades.csv: {len(other)} report(s) of another assignment in {out}", file=sys.stderr)
+    refused = f", {len(plan.refused)} not gradable (zero with the reason)" if plan.refused else ""
+    print(f"graded {len(plan.todo)}, kept {len(plan.kept)}{refused}; grades in {out / 'grades.csv'}",
+          file=sys.stderr)

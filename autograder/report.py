@@ -7,8 +7,15 @@
      "diagnosis": [...], "integrity": [{"check", "cell", "message"}], "error": null | "..."}
 
 plus ``notes`` (cell errors, IPython syntax skipped, intake remarks), ``output`` (the
-start of what the notebook printed), ``sandbox`` (mode, warnings, wall time) and
-``notebook_sha256`` (a resubmitted notebook is graded again on resume).
+start of what the notebook printed), ``sandbox`` (mode, warnings, wall time),
+``notebook_sha256``, ``grading_key`` (everything the grade depends on: a report is kept
+on resume only when it matches), ``folder`` (the report's folder, a safe name that may
+differ from the id), ``source`` and ``file`` (the submissions folder or zip, and the
+file in it, graded) and ``conflict`` (``null``, or the uploads that claim one id).
+
+``grades.csv`` has one row per report; a cell a spreadsheet would read as a formula
+(starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is prefixed with
+``'``, as OWASP recommends against CSV injection.
 
 ``feedback.html`` is one self-contained page (inline CSS, no script, no external asset)
 in which every string that came from the submission is HTML-escaped. Files are written
@@ -18,6 +25,7 @@ to a temporary name and renamed, so an interrupted run never leaves half a repor
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
@@ -27,7 +35,10 @@ import tempfile
 from pathlib import Path
 
 REQUIRED_KEYS = ("student", "assignment", "score", "max_score", "tests", "diagnosis", "integrity", "error")
-CSV_COLUMNS = ("student", "assignment", "score", "max_score", "tests_passed", "tests", "integrity_flags", "error")
+CSV_COLUMNS = ("student", "assignment", "score", "max_score", "tests_passed", "tests", "integrity_flags", "error",
+               "conflict", "source", "file")
+#: First characters that make a spreadsheet run a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: How much of the notebook's printed output the feedback page shows.
 FEEDBACK_OUTPUT_CHARS = 4000
 
@@ -55,6 +66,63 @@ def read_report(path: Path) -> dict | None:
     return report
 
 
+def grading_key(settings: dict) -> dict:
+    """What a grade depends on besides the notebook: the assignment, its fixtures, the
+    grader's code and the grading settings (limits, sandbox mode, released notebook)."""
+    import autograder
+
+    package = Path(autograder.__file__).resolve().parent
+    assignment = settings["assignment"]
+    return {"assignment": assignment,
+            "fixtures": _digest(package / "fixtures", sorted((package / "fixtures").glob(f"{assignment}.*"))),
+            "grader": _digest(package, sorted(package.rglob("*.py"))),
+            "settings": hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()}
+
+
+def _digest(root: Path, paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+#: The parts of a grading key, in the order a changed one is named.
+_KEY_PARTS = (("notebook_sha256", "notebook changed"), ("assignment", "assignment changed"),
+              ("fixtures", "fixtures changed"), ("grader", "grader changed"), ("settings", "settings changed"))
+
+
+def stale_reason(existing: dict | None, student: str, key: dict) -> str | None:
+    """Why ``existing`` (a report read back, or ``None``) cannot stand for ``student``'s
+    grade under ``key``; ``None`` when it can be kept."""
+    if existing is None or existing.get("student") != student:
+        return "new"
+    previous = existing.get("grading_key")
+    if not isinstance(previous, dict):
+        return "graded by an older grader"
+    changed = next((why for part, why in _KEY_PARTS if previous.get(part) != key.get(part)), None)
+    if changed:
+        return changed
+    if str(existing.get("error") or "").startswith("not graded"):  # a lost process, not a grade
+        return "not graded last time"
+    return None
+
+
+def earlier_reports(out: Path, assignment: str, students: set[str]) -> tuple[list[dict], list[dict]]:
+    """The reports in ``out`` of students not in ``students`` (graded by earlier runs, e.g.
+    another section): ``(of this assignment, of other assignments)``."""
+    same, other = [], []
+    for folder in sorted(out.iterdir()) if out.is_dir() else ():
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        report = read_report(folder / "report.json")
+        if report is None or report["student"] in students:
+            continue
+        report["folder"] = folder.name
+        (same if report["assignment"] == assignment else other).append(report)
+    return same, other
+
+
 def to_plain(value):
     """``value`` as strict JSON data: NumPy scalars and arrays to Python, NaN/inf to None."""
     if isinstance(value, dict):
@@ -70,24 +138,45 @@ def to_plain(value):
     return str(value)
 
 
+def report_folder(report: dict) -> str:
+    """The report's folder name: its own ``folder`` if that is one safe name, else from the id."""
+    from autograder.submissions import folder_name
+
+    folder = report.get("folder")
+    if isinstance(folder, str) and folder and "/" not in folder and not folder.startswith("."):
+        return folder
+    return folder_name(report["student"])
+
+
 def write_student(out: Path, report: dict) -> None:
-    """``out/<student>/report.json`` and ``feedback.html``."""
-    folder = out / report["student"]
-    write_atomic(folder / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
+    """``out/<folder>/feedback.html`` and ``report.json``, the latter last: a run stopped in
+    between leaves no report, so the next run grades the student again."""
+    folder = out / report_folder(report)
     write_atomic(folder / "feedback.html", feedback_html(report))
+    write_atomic(folder / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
+
+
+def _cell(value):
+    """``value`` for a CSV cell: text a spreadsheet would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def write_grades(out: Path, reports: list[dict]) -> None:
-    """``out/grades.csv``, one row per student, sorted by student id."""
+    """``out/grades.csv``, one row per report, sorted by student id."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # RFC 4180's CRLF: a cell holding a bare carriage return is then quoted too.
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
-    for report in sorted(reports, key=lambda report: report["student"]):
-        writer.writerow({"student": report["student"], "assignment": report["assignment"],
-                         "score": report["score"], "max_score": report["max_score"],
-                         "tests_passed": sum(bool(test["passed"]) for test in report["tests"]),
-                         "tests": len(report["tests"]), "integrity_flags": len(report["integrity"]),
-                         "error": report["error"] or ""})
+    for report in sorted(reports, key=lambda report: (report["student"], report_folder(report))):
+        row = {"student": report["student"], "assignment": report["assignment"],
+               "score": report["score"], "max_score": report["max_score"],
+               "tests_passed": sum(bool(test["passed"]) for test in report["tests"]),
+               "tests": len(report["tests"]), "integrity_flags": len(report["integrity"]),
+               "error": report["error"], "conflict": report.get("conflict"),
+               "source": report.get("source"), "file": report.get("file")}
+        writer.writerow({column: _cell(value) for column, value in row.items()})
     write_atomic(out / "grades.csv", buffer.getvalue())
 
 
@@ -127,6 +216,9 @@ def feedback_html(report: dict) -> str:
     if report.get("error"):
         parts.append(f"<div class=box><strong>Your notebook could not be fully graded:</strong> "
                      f"{_text(report['error'])}</div>")
+    if report.get("conflict"):  # the other uploads' names are for the instructor only
+        parts.append("<div class=box>More than one upload claims your student id; your instructor "
+                     "will check which one counts.</div>")
     if report["tests"]:
         rows = "".join(
             f"<tr><td>{_text(test['name'])}</td>"

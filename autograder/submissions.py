@@ -268,8 +268,8 @@ class _Group:
     """The files of one claimant of one student id."""
 
     notebooks: list[tuple[tuple, _Entry, _Claim]] = field(default_factory=list)  # (order, entry, claim)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
-    others: list[str] = field(default_factory=list)  # files that are not notebooks
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (path, file name, why)
+    others: list[tuple[str, str]] = field(default_factory=list)  # (path, file name) of files not notebooks
 
 
 def _sort_into(group: _Group, entry: _Entry, claim: _Claim, student: str, assignment: str, others: set[str],
@@ -284,15 +284,15 @@ def _sort_into(group: _Group, entry: _Entry, claim: _Claim, student: str, assign
         why = ("a symbolic link, not a file: not graded (copy the real file in and grade again)"
                if entry.kind == "symlink" else "not a regular file: not graded")
         intake.note(entry.path, why, student)
-        group.problems.append((entry.path, why))
+        group.problems.append((entry.path, claim.file_name, why))
     elif not notebook:
         intake.note(entry.path, "not graded: not a notebook (.ipynb)", student)
         if not claim.guess:
-            group.others.append(entry.path)
+            group.others.append((entry.path, claim.file_name))
     elif entry.size > MAX_READ_BYTES:
         why = f"larger than {MAX_READ_BYTES >> 20} MiB, so it was not read: ask for a smaller notebook"
         intake.note(entry.path, f"not graded: {why}", student)
-        group.problems.append((entry.path, why))
+        group.problems.append((entry.path, claim.file_name, why))
     else:
         group.notebooks.append(((stem == assignment, claim.number, entry.mtime, entry.path), entry, claim))
 
@@ -337,7 +337,7 @@ def _settle(student: str, group: _Group, assignment: str, intake: Intake) -> Sub
         if not group.problems:
             return None
         return Submission(student, b"", group.problems[0][0],
-                          problem="; ".join(f"{PurePosixPath(path).name}: {why}" for path, why in group.problems))
+                          problem="; ".join(f"{name}: {why}" for _, name, why in group.problems))
     group.notebooks.sort(key=lambda found: found[0], reverse=True)
     (exact, *_), entry, claim = group.notebooks[0]
     for _, older, _ in group.notebooks[1:]:
@@ -359,11 +359,11 @@ def _settle(student: str, group: _Group, assignment: str, intake: Intake) -> Sub
 
 def _no_notebook(student: str, claimants: dict[str, _Group]) -> Submission | None:
     """The row of a student who sent files, none of them a notebook."""
-    files = [path for group in claimants.values() for path in group.others]
+    files = [found for group in claimants.values() for found in group.others]
     if not files:
         return None
-    names = ", ".join(PurePosixPath(path).name for path in files[:5]) + (", ..." if len(files) > 5 else "")
-    return Submission(student, b"", files[0], problem=f"no notebook (.ipynb) was submitted, only: {names}")
+    names = ", ".join(name for _, name in files[:5]) + (", ..." if len(files) > 5 else "")
+    return Submission(student, b"", files[0][0], problem=f"no notebook (.ipynb) was submitted, only: {names}")
 
 
 def _flag_conflict(student: str, found: list[Submission], intake: Intake) -> list[Submission]:
