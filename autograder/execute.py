@@ -1,8 +1,10 @@
 """Run a submitted update function on the fixture cases and record what it returns.
 
-:func:`run_submission` runs in whatever process calls it (the nbgrader kernel, or the
-grading sandbox's child process) and returns plain data only.  It needs NumPy and the
-case definitions, never torch nor the expected values.
+:func:`run_submission` runs in whatever process calls it (the nbgrader kernel, a test)
+and returns plain data only.  In a grading sandbox the loop (:func:`drive_case`) and the
+call (:func:`call_step`) run in two processes, see :mod:`autograder.runner`.  Running a
+case needs NumPy, the case definitions and the case's inputs, never torch nor the
+expected values.
 
 Output format (``outputs``)::
 
@@ -17,7 +19,9 @@ Output format (``outputs``)::
 ``k`` is the number of steps completed: the case's ``steps``, or fewer when ``error``
 says at which step the run stopped.  Error kinds: ``exception`` (the function raised),
 ``return_type`` (not a tuple/list of three), ``conversion`` (a value that is not a real
-number array), ``shape`` (not the shape of theta), ``non_finite`` (NaN or inf).
+number array), ``shape`` (not the shape of theta), ``non_finite`` (NaN or inf), and in a
+grading sandbox ``ended`` (the student's process ended or broke the protocol) and
+``timeout`` (no answer within the time limit).
 ``mutated`` records the first step at which the function modified its arguments in
 place; the run goes on (each call gets fresh copies).  The dict holds only dicts
 with string keys, lists, strings, ints, None and float64 arrays, so it crosses a
@@ -27,6 +31,7 @@ process boundary as JSON with its arrays encoded (``autograder.wire``) or as ``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import warnings
 
@@ -35,7 +40,10 @@ import numpy as np
 from autograder.cases import CASES, FUNCTIONS, STATE_NAMES, Case, get_case
 
 MESSAGE_LIMIT = 300
-ERROR_KINDS = ("exception", "return_type", "conversion", "shape", "non_finite")
+#: How a call of the student's function can fail ...
+FUNCTION_ERROR_KINDS = ("exception", "return_type", "conversion", "shape", "non_finite")
+#: ... and how a run in a grading sandbox can end besides.
+ERROR_KINDS = (*FUNCTION_ERROR_KINDS, "ended", "timeout")
 
 
 class _Discard(io.TextIOBase):
@@ -71,7 +79,7 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
-def _as_float_array(name: str, value, shape: tuple[int, ...]) -> tuple[np.ndarray | None, dict | None]:
+def as_float_array(name: str, value, shape: tuple[int, ...]) -> tuple[np.ndarray | None, dict | None]:
     """Convert one returned value defensively; return ``(array, None)`` or ``(None, error)``."""
     try:
         raw = np.array(value, copy=True)
@@ -108,7 +116,7 @@ def _unpack(result, names: tuple[str, str, str], function: str, shape) -> tuple[
                                  f"{_type_name(result)} of length {len(values)}"}
     arrays = []
     for name, value in zip(names, values):
-        array, error = _as_float_array(name, value, shape)
+        array, error = as_float_array(name, value, shape)
         if error:
             return None, error
         arrays.append(array)
@@ -119,29 +127,43 @@ def _unchanged(before: np.ndarray, after: np.ndarray) -> bool:
     return before.shape == after.shape and before.tobytes() == after.tobytes()
 
 
-def run_case(assignment: str, case: Case, func) -> dict:
-    """Run ``func`` through ``case``, feeding it its own returned states step after step."""
+def call_step(func, function: str, names: tuple[str, str, str], arguments: dict, step: int,
+              hyper: dict) -> tuple[list | None, dict | None, list[str]]:
+    """Call ``func`` once on copies of ``arguments``: ``(values, error, modified inputs)``.
+
+    ``values`` are the three returned arrays as float64 (None on error); the names of
+    the inputs that the call modified in place are listed whatever the result.
+    """
+    first, second = names[1:]
+    passed = {name: array.copy() for name, array in arguments.items()}
+    try:
+        with quiet():
+            result = func(passed["theta"], passed["grad"], passed[first], passed[second], step, **hyper)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the submission's failure, reported
+        return None, {"kind": "exception", "message": f"{_type_name(exc)}: {_describe(exc)}"}, []
+    changed = [name for name in arguments if not _unchanged(arguments[name], passed[name])]
+    with quiet():
+        values, error = _unpack(result, names, function, arguments["theta"].shape)
+    return values, error, changed
+
+
+def drive_case(assignment: str, case: Case, inputs: dict, call) -> dict:
+    """Run ``case`` from ``inputs``, feeding the returned states back step after step.
+
+    ``call(arguments, step, hyper)`` performs one step as :func:`call_step` does: in
+    this process, or in the student's process of a grading sandbox
+    (:mod:`autograder.runner`), where this loop runs outside the student's reach.
+    """
     first, second = STATE_NAMES[assignment]
     names = ("theta", first, second)
-    inputs = case.inputs(assignment)
-    current = {"theta": inputs["theta"], first: inputs[first], second: inputs[second]}
+    current = {name: np.asarray(inputs[name], dtype=np.float64) for name in names}
     history = {name: [] for name in names}
     error, mutated = None, None
-    for step, grad in enumerate(inputs["grads"], start=1):
+    for step, grad in enumerate(np.asarray(inputs["grads"], dtype=np.float64), start=1):
         arguments = {"theta": current["theta"], "grad": grad, first: current[first], second: current[second]}
-        passed = {name: array.copy() for name, array in arguments.items()}
-        try:
-            with quiet():
-                result = func(passed["theta"], passed["grad"], passed[first], passed[second], step,
-                              **case.hyper)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the submission's failure, reported
-            error = {"kind": "exception", "message": f"{_type_name(exc)}: {_describe(exc)}"}
-        if error is None:
-            changed = [name for name in arguments if not _unchanged(arguments[name], passed[name])]
-            if changed and mutated is None:
-                mutated = {"step": step, "inputs": changed}
-            with quiet():
-                values, error = _unpack(result, names, FUNCTIONS[assignment], case.shape)
+        values, error, changed = call(arguments, step, case.hyper)
+        if changed and mutated is None:
+            mutated = {"step": step, "inputs": changed}
         if error is not None:
             error["step"] = step
             break
@@ -154,7 +176,29 @@ def run_case(assignment: str, case: Case, func) -> dict:
     return record
 
 
-def run_submission(assignment: str, func, case_names=None) -> dict:
-    """Run ``func`` on the cases of ``assignment`` (all, or ``case_names``); see the module doc."""
+def run_case(assignment: str, case: Case, func, inputs: dict | None = None) -> dict:
+    """Run ``func`` through ``case`` in this process (inputs: the case's stored ones by default)."""
+    if inputs is None:
+        inputs = default_inputs(assignment)[case.name]
+    names = ("theta", *STATE_NAMES[assignment])
+    local = functools.partial(call_step, func, FUNCTIONS[assignment], names)
+    return drive_case(assignment, case, inputs, local)
+
+
+def default_inputs(assignment: str) -> dict:
+    """The stored inputs of every case (the fixture files; never inside a grading sandbox)."""
+    from autograder.reference import load_inputs
+
+    return load_inputs(assignment)
+
+
+def run_submission(assignment: str, func, inputs: dict | None = None, case_names=None) -> dict:
+    """Run ``func`` on the cases of ``assignment`` (all, or ``case_names``); see the module doc.
+
+    ``inputs`` maps case names to their starting point and gradients (default: the
+    stored ones, see :func:`autograder.reference.load_inputs`).
+    """
     cases = CASES[assignment] if case_names is None else [get_case(assignment, name) for name in case_names]
-    return {"assignment": assignment, "cases": {case.name: run_case(assignment, case, func) for case in cases}}
+    inputs = default_inputs(assignment) if inputs is None else inputs
+    return {"assignment": assignment,
+            "cases": {case.name: run_case(assignment, case, func, inputs[case.name]) for case in cases}}

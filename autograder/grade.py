@@ -30,7 +30,6 @@ dask.distributed cluster (whose workers need this package and, for isolation, bw
 from __future__ import annotations
 
 import argparse
-import functools
 import contextlib
 import hashlib
 import json
@@ -111,35 +110,8 @@ def _settings(args) -> dict:
         raise UsageError(f"released notebook not found: {args.release}")
     seconds = max(1, int(args.timeout))
     limits = Limits(wall_seconds=args.timeout, cpu_seconds=seconds, memory_bytes=args.memory_mb << 20)
-    submissions = args.submissions.resolve()
-    hidden = [args.out.resolve(), submissions if submissions.is_dir() else submissions.parent]
-    if args.gradebook:
-        hidden.append(args.gradebook.resolve().parent)
     return {"assignment": args.assignment, "released": released, "limits": limits.as_dict(),
-            "sandbox": args.sandbox, "hide": [str(path) for path in hidden]}
-
-
-@functools.lru_cache(maxsize=8)
-def _sandbox_paths(hidden: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
-    """(exposed, hidden) paths: the Python installation and our packages are readable;
-    the home folder, the source checkout, fixtures, torch and the grader's files are not."""
-    import importlib.util
-
-    import autograder
-
-    package = Path(autograder.__file__).resolve().parent
-    expose = [Path(sys.prefix), Path(sys.base_prefix), package]
-    book = importlib.util.find_spec("book")
-    if book and book.origin:
-        expose.append(Path(book.origin).resolve().parent)
-    hide = [Path.home(), package / "fixtures", *map(Path, hidden)]
-    if (package.parent / "pyproject.toml").exists():
-        hide.append(package.parent)
-    torch = importlib.util.find_spec("torch")
-    if torch and torch.origin:  # students never use torch; the grader's copy is not theirs
-        hide.append(Path(torch.origin).resolve().parent)
-    # Hiding the root folder would hide /dev and /proc too (a zip of submissions in /).
-    return expose, [path for path in hide if path.resolve() != Path("/")]
+            "sandbox": args.sandbox}
 
 
 def _empty_report(submission: dict, assignment: str) -> dict:
@@ -166,17 +138,21 @@ def grade_submission(submission: dict, settings: dict) -> dict:
 
 
 def _grade_into(report: dict, submission: dict, settings: dict) -> None:
+    from autograder import limited
     from autograder.checks import judge
-    from autograder.extract import NotebookError, load_notebook
 
     assignment = settings["assignment"]
     outputs = None
     try:
-        notebook = load_notebook(submission["notebook"])
-    except NotebookError as error:
-        report["error"] = str(error)
+        prepared = limited.call(prepare, submission["notebook"], settings["released"])
+    except limited.ChildFailed as error:
+        report["error"] = f"the notebook could not be graded: {error}"
     else:
-        outputs = _run_notebook(report, notebook, settings)
+        report["notes"] += prepared["notes"]
+        report["integrity"] += prepared["integrity"]
+        report["error"] = prepared["error"]
+        if prepared["cells"] is not None:
+            outputs = _run_cells(report, prepared["cells"], settings)
     if outputs is not None and not (isinstance(outputs, dict) and isinstance(outputs.get("cases"), dict)):
         report["error"] = "the grading process sent malformed outputs"
         outputs = None
@@ -193,27 +169,46 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
             report["notes"].append(f"no diagnosis: {type(error).__name__}: {error}")
 
 
-def _run_notebook(report: dict, notebook: dict, settings: dict) -> dict | None:
-    """Check the notebook's code, run it in the sandbox; return the run outputs (or None)."""
-    from autograder import integrity, sandbox, wire
+def prepare(text: str, released_text: str | None) -> dict:
+    """Read a submitted notebook: the cells to run and what the grader sees in it.
+
+    ``{"cells": [{"id", "source"}] | None, "notes", "integrity", "error"}``, plain data.
+    It parses untrusted text, so :func:`_grade_into` runs it through
+    :func:`autograder.limited.call`.
+    """
+    from autograder import integrity
+    from autograder.extract import NotebookError, extract, load_notebook
+
+    prepared = {"cells": None, "notes": [], "integrity": [], "error": None}
+    try:
+        notebook = load_notebook(text)
+        extraction = extract(notebook)
+    except NotebookError as error:
+        prepared["error"] = str(error)
+        return prepared
+    released = load_notebook(released_text) if released_text else None
+    if released is None:
+        prepared["notes"].append("no released notebook to compare nbgrader metadata with; "
+                                 "checksums were verified instead")
+    prepared["notes"] += extraction.notes
+    prepared["integrity"] = integrity.code_findings(extraction.cells) + \
+        integrity.metadata_findings(notebook, released)
+    prepared["cells"] = extraction.cells
+    return prepared
+
+
+def _run_cells(report: dict, cells: list[dict], settings: dict) -> dict | None:
+    """Run the notebook's cells and the cases in the sandbox; return the run outputs (or None)."""
+    from autograder import sandbox, wire
     from autograder.cases import FUNCTIONS
-    from autograder.extract import extract, load_notebook
+    from autograder.reference import load_inputs
 
     assignment = settings["assignment"]
-    extraction = extract(notebook)
-    report["notes"] += extraction.notes
-    released = load_notebook(settings["released"]) if settings["released"] else None
-    if released is None:
-        report["notes"].append("no released notebook to compare nbgrader metadata with; "
-                               "checksums were verified instead")
-    report["integrity"] += integrity.import_findings(extraction.cells)
-    report["integrity"] += integrity.metadata_findings(notebook, released)
     limits = sandbox.Limits(**settings["limits"])
-    expose, hide = _sandbox_paths(tuple(settings["hide"]))
-    request = {"assignment": assignment, "function": FUNCTIONS[assignment], "cells": extraction.cells,
-               "case_names": None}
+    request = {"assignment": assignment, "function": FUNCTIONS[assignment], "cells": cells,
+               "inputs": load_inputs(assignment)}
     try:
-        runner = sandbox.sandbox_for(expose=expose, hide=hide, mode=settings["sandbox"], tmp_bytes=TMP_BYTES)
+        runner = sandbox.sandbox_for(mode=settings["sandbox"], tmp_bytes=TMP_BYTES)
         outcome = runner.run(request, limits)
     except sandbox.SandboxError as error:
         # Without bubblewrap, the code can signal the sandbox process.
@@ -228,8 +223,17 @@ def _run_notebook(report: dict, notebook: dict, settings: dict) -> dict | None:
     return _read_reply(report, outcome, wire)
 
 
+#: The keys of the driver's reply (:func:`autograder.runner.conduct`).
+REPLY_KEYS = {"cells", "replaced", "outputs", "error", "protocol"}
+
+
 def _read_reply(report: dict, outcome, wire) -> dict | None:
-    """Record the sandboxed process's reply in ``report``; return the run outputs."""
+    """Record the sandbox driver's reply in ``report``; return the run outputs.
+
+    The reply is the driver's (the student's process never holds the result pipe), but
+    its ``cells`` and ``replaced`` entries repeat what the student's process said about
+    itself: notes and advisory findings only. A reply of any other form is rejected.
+    """
     from autograder import integrity
 
     if outcome.result_overflow:
@@ -240,13 +244,19 @@ def _read_reply(report: dict, outcome, wire) -> dict | None:
         return None
     try:
         reply = wire.loads(outcome.result)
-        cells, modules, replaced = reply.get("cells", []), reply.get("modules", []), reply.get("replaced", [])
+        if not isinstance(reply, dict) or not set(reply) <= REPLY_KEYS:
+            raise ValueError("not the driver's reply")
+        cells, replaced = reply.get("cells") or [], reply.get("replaced") or []
         report["notes"] += [f"{cell['id']}: {cell['error']}" for cell in cells if cell.get("error")]
-        report["integrity"] += integrity.import_findings([], [str(name) for name in modules])
         report["integrity"] += integrity.replaced_findings([str(name) for name in replaced])
     except (ValueError, TypeError, KeyError, AttributeError) as error:
-        report["error"] = f"the notebook's process sent malformed results ({error})"
+        report["error"] = f"the sandbox sent a malformed reply, which was rejected ({error})"
+        report["integrity"].append(integrity.finding("protocol", None, report["error"]))
         return None
+    if reply.get("protocol"):
+        report["integrity"].append(integrity.finding(
+            "protocol", None, f"the notebook's process broke the grading protocol ({reply['protocol']}); "
+            "its answers from then on were not used"))
     if reply.get("error"):
         report["error"] = str(reply["error"])
     if outcome.returncode != 0:
@@ -352,7 +362,10 @@ def _pool(queue: list[dict], settings: dict, jobs: int, lost: list[dict]):
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from autograder.limited import die_with_parent
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent) as pool:
         running = {}
         while queue or running:
             while queue and len(running) < 2 * jobs:

@@ -1,30 +1,42 @@
-"""The sandbox's own process: run a student's cells, then the fixture cases.
+"""The sandbox's own processes: the zygote, the driver and the student's process.
 
-``python -I -m autograder.runner --zygote FD UID`` is started once per grading process
-(inside bubblewrap, see :mod:`autograder.sandbox`). It imports NumPy and the grading
-core, says ``{"ready": true}`` on the ``SOCK_SEQPACKET`` socket ``FD`` and then, for
-each ``run`` packet (with a request file and the output and result pipes), forks a
-child that:
+``python -I -S -c BOOT ROOT --zygote FD UID`` is started once per grading process
+(inside bubblewrap, see :mod:`autograder.sandbox`), with only ``ROOT/lib`` (this
+module, :mod:`autograder.execute`, :mod:`autograder.cases`, :mod:`autograder.wire`,
+``book.landscapes``) and ``ROOT/site`` (NumPy, matplotlib and their dependencies) on
+its path besides the standard library: no expected value, no fixture, no reference
+implementation (``book.optim``, the diagnosis catalogue, torch) exists in the
+sandbox, so nothing the student's code can reach computes the answer for it.
 
-* reads the request ``{"request": {"assignment", "function", "cells": [{"id",
-  "source"}], "case_names"}, "limits": {...}}``,
-* applies the resource limits, moves to a fresh 0700 folder and drops to ``UID``
-  (unless ``none``),
-* executes each cell in one namespace (an error in one cell is recorded and the next
-  cell still runs, as in a notebook run with errors allowed), records which modules
-  the cells loaded and which NumPy/builtins/math names they replaced, and calls
-  :func:`autograder.execute.run_submission` on the student's function,
-* writes everything as plain data (:mod:`autograder.wire`) to the result pipe.
+The zygote imports NumPy once, says ``{"ready": true}`` on the ``SOCK_SEQPACKET``
+socket ``FD`` and then, for each ``run`` packet (with a request file and the output
+and result pipes), forks a **driver** that forks the **student's process**:
 
-A ``kill`` packet, or the child's end, makes the zygote kill every process of the
-submission and answer ``{"status": exit code}``. Expected values never enter this
-process.
+* the student's process applies the resource limits, moves to a fresh 0700 folder,
+  drops to ``UID`` (unless ``none``), executes the student's cells in one namespace
+  (an error in one cell is recorded and the next cell still runs), says how that went
+  and then answers one call of the student's function per request from the driver;
+* the driver holds the only copy of the result pipe, runs the loop of every case
+  (:func:`autograder.execute.drive_case`), sending each step's arguments and checking
+  each answer, and writes the reply: the run records it built itself, and what the
+  student's process said about its cells, marked as its own word.
+
+The student's process cannot write the reply: it never holds the result pipe, runs
+as another uid than the driver (which is also not dumpable, so it cannot be traced or
+read through ``/proc``), and can only answer the calls it is asked. An answer that is
+not a well-formed answer to the call ends the run as a protocol violation, reported
+as such. The request is ``{"request": {"assignment", "function", "cells": [{"id",
+"source"}], "inputs": {case: {"theta", "grads", <states>}}}, "limits": {...}}``.
+
+A ``kill`` packet, or the driver's end, makes the zygote kill every process of the
+submission and answer ``{"status": exit code}``.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import ctypes
 import difflib
 import json
 import math  # noqa: F401 (imported so that WATCHED_MODULES can watch it)
@@ -34,17 +46,43 @@ import selectors
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
+import time
 import traceback
 
 from autograder import wire
 
 MESSAGE_CHARS = 2000
-#: Modules whose attributes a student must not replace (checked after the cells run).
+#: Modules whose attributes a student must not replace (reported by the student's process).
 WATCHED_MODULES = ("numpy", "numpy.linalg", "builtins", "math")
-#: Installed for the grader, hidden from the sandbox, never needed by a submission.
-UNAVAILABLE_MODULES = ("torch", "torchgen", "nbgrader")
+#: Largest message the driver accepts from the student's process.
+ANSWER_BYTES = 4 << 20
+#: Share of the wall-clock limit after which the driver stops waiting and reports what it has.
+DRIVER_DEADLINE = 0.9
+_HEADER = struct.Struct("<Q")
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+
+
+class ProtocolError(Exception):
+    """The student's process sent something that is not an answer to the call."""
+
+
+class NotForGrading:
+    """Import hook, last on ``sys.meta_path``: a module the sandbox does not hold fails
+    with a message saying why (``torch``, ``book.optim``, the grader's own modules)."""
+
+    def find_spec(self, name, path=None, target=None):
+        raise ModuleNotFoundError(f"{name} is not available when grading: a submission can import NumPy, "
+                                  "matplotlib, book.landscapes and the standard library, and the update "
+                                  "must be written with NumPy", name=name)
+
+
+def prctl(option: int, value: int) -> None:
+    """Linux ``prctl`` (best effort: a no-op where libc has none)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
 
 
 def apply_limits(limits: dict) -> None:
@@ -102,81 +140,286 @@ def run_cells(cells: list[dict], namespace: dict) -> list[dict]:
     return records
 
 
-class Unavailable:
-    """Import hook: modules the grader does not provide fail with a message saying why."""
-
-    def __init__(self, names):
-        self.names = set(names)
-
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in self.names:
-            raise ModuleNotFoundError(f"{name} is not available when grading: the update must be written "
-                                      "with NumPy", name=name)
-        return None
+# --- messages between the driver and the student's process ------------------------------
 
 
-def grade(request: dict) -> dict:
-    """Run the cells and the cases: ``{"cells", "modules", "replaced", "outputs", "error"}``."""
-    import numpy  # noqa: F401 (loaded before the snapshot, so its import is not the student's)
+def send(fd: int, message) -> None:
+    data = memoryview(wire.dumps(message))
+    # nbytes, not len(): a cell may have replaced builtins.len in the student's process.
+    view = memoryview(_HEADER.pack(data.nbytes) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, size: int, wait) -> bytes:
+    chunks, missing = [], size
+    while missing:
+        wait()
+        chunk = os.read(fd, min(missing, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(fd: int, limit: int = ANSWER_BYTES, wait=lambda: None):
+    """The next message on ``fd``; ``EOFError`` when it closed, ``ProtocolError`` when too large
+    or not plain data. ``wait()`` runs before each read (the driver's deadline)."""
+    (size,) = _HEADER.unpack(_read_exactly(fd, _HEADER.size, wait))
+    if size > limit:
+        raise ProtocolError(f"a message of {size} bytes (at most {limit} are accepted)")
+    try:
+        return wire.loads(_read_exactly(fd, size, wait))
+    except ValueError as error:
+        raise ProtocolError(str(error)[:MESSAGE_CHARS]) from None
+
+
+# --- the student's process ---------------------------------------------------------------
+
+
+def serve(request: dict, calls: int, answers: int) -> None:
+    """Run the cells, say how that went, then answer calls until the driver closes ``calls``."""
     from autograder import execute
+    from autograder.cases import STATE_NAMES
 
-    sys.meta_path.insert(0, Unavailable(UNAVAILABLE_MODULES))
-    modules_before = set(sys.modules)
+    sys.meta_path.append(NotForGrading())
     names_before = snapshot()
     namespace = {"__name__": "__main__", "__builtins__": builtins}
-    reply = {"cells": run_cells(request["cells"], namespace), "outputs": None, "error": None}
-    reply["modules"] = sorted({name.split(".")[0] for name in set(sys.modules) - modules_before})
-    reply["replaced"] = replaced_names(names_before)
+    hello = {"cells": run_cells(request["cells"], namespace), "error": None}
+    hello["replaced"] = replaced_names(names_before)
+    # What the cells printed reaches the output pipe now: the driver kills this process
+    # when the cases are done.
+    sys.stdout.flush()
+    sys.stderr.flush()
     function_name = request["function"]
     function = namespace.get(function_name)
     if not callable(function):
         similar = difflib.get_close_matches(function_name, [n for n in namespace if not n.startswith("__")],
                                             n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(similar)}?" if similar else ""
-        reply["error"] = f"the notebook does not define a function {function_name}(){hint}"
-        return reply
-    try:
-        reply["outputs"] = execute.run_submission(request["assignment"], function, request.get("case_names"))
-    except BaseException as error:
-        reply["error"] = f"running the cases failed: {describe(error)}"
-    return reply
+        hello["error"] = f"the notebook does not define a function {function_name}(){hint}"
+    send(answers, hello)
+    if hello["error"]:
+        return
+    names = ("theta", *STATE_NAMES[request["assignment"]])
+    while True:
+        try:
+            call = receive(calls, limit=1 << 62)
+        except EOFError:
+            return
+        values, error, changed = execute.call_step(function, function_name, names, call["arguments"],
+                                                   call["step"], call["hyper"])
+        send(answers, {"values": values, "error": error, "mutated": changed})
 
 
-def run_child(folder: str, request_file: int, output: int, result: int, uid: int | None) -> None:
-    """The forked child: one submission, in ``folder``, then ``os._exit`` (never returns)."""
+def student(folder: str, message: dict, output: int, calls: int, answers: int, uid: int | None) -> None:
+    """The forked student's process (never returns)."""
     try:
-        os.setsid()  # its own process group, for killing it without a uid of its own
         for fd, target in ((output, 1), (output, 2)):
             os.dup2(fd, target)
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
-        with os.fdopen(request_file, "rb") as stream:
-            message = json.loads(stream.read())
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         if uid is not None:
             os.chown(folder, uid, uid)
         os.chdir(folder)
         apply_limits(message["limits"])
         if uid is not None:
             drop_privileges(uid)
-        pid = os.getpid()
-        try:
-            data = wire.dumps(grade(message["request"]))
-        except BaseException as error:
-            data = json.dumps({"error": f"the grading process failed: {describe(error)}"[:MESSAGE_CHARS]}).encode()
-        if os.getpid() == pid:  # not a process forked by the student's code
-            sys.stdout.flush()
-            with os.fdopen(result, "wb") as channel:
-                channel.write(data)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after the uid change, which clears it
+        serve(message["request"], calls, answers)
     finally:
         # Skip interpreter shutdown: student atexit hooks and threads must not run or hang.
         os._exit(0)
 
 
-def kill_submission(child: int, uid: int | None) -> None:
-    """Kill every process of a submission: all of ``uid``'s, or ``child``'s process group."""
+# --- the driver --------------------------------------------------------------------------
+
+
+class Student:
+    """The driver's view of the student's process: calls with a deadline, answers checked."""
+
+    def __init__(self, pid: int, calls: int, answers: int, deadline: float, wall_limit: float):
+        self.pid, self.calls, self.answers = pid, calls, answers
+        self.deadline, self.wall_limit = deadline, wall_limit
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(answers, selectors.EVENT_READ, "answers")
+        self.pidfd = os.pidfd_open(pid)
+        self.selector.register(self.pidfd, selectors.EVENT_READ, "exited")
+        self.ended: dict | None = None  # {"kind", "message"} once the process is gone
+        self.protocol: str | None = None
+
+    def _wait(self) -> None:
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            events = self.selector.select(timeout=remaining)
+            if any(key.data == "answers" for key, _ in events):
+                return
+            if events:  # exited, with nothing left to read
+                raise EOFError
+
+    def receive(self):
+        return receive(self.answers, wait=self._wait)
+
+    def end(self, why: str, detail: str = "") -> dict:
+        """Stop the student's process (if still there); the error every later call gets.
+
+        ``why``: ``ended`` (it exited), ``timeout`` or ``protocol`` (``detail`` says how).
+        """
+        if self.ended is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            _, status = os.waitpid(self.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            if why == "timeout":
+                message = f"no answer within the wall-clock limit of {self.wall_limit:g} s for the whole notebook"
+            elif why == "protocol":
+                self.protocol = detail
+                message = f"the notebook's process broke the grading protocol: {detail}"
+            else:
+                message = "the notebook's process " + (f"was killed by signal {-code}" if code < 0
+                                                       else f"exited with status {code}")
+            self.ended = {"kind": "timeout" if why == "timeout" else "ended", "message": message}
+        return dict(self.ended)
+
+    def failure(self, error: BaseException) -> dict:
+        """:meth:`end` for an exception met while talking to the student's process."""
+        if isinstance(error, TimeoutError):
+            return self.end("timeout")
+        if isinstance(error, ProtocolError):
+            return self.end("protocol", str(error))
+        return self.end("ended")
+
+    def call(self, arguments: dict, step: int, hyper: dict):
+        """One step, as :func:`autograder.execute.call_step` returns it."""
+        if self.ended is not None:
+            return None, dict(self.ended), []
+        try:
+            send(self.calls, {"arguments": arguments, "step": step, "hyper": hyper})
+            answer = self.receive()
+            return checked_answer(answer, arguments)
+        except (OSError, EOFError, TimeoutError, ProtocolError) as error:
+            return None, self.failure(error), []
+
+
+def checked_answer(answer, arguments: dict):
+    """``(values, error, mutated)`` from the student's process, re-validated here."""
+    import numpy
+
+    from autograder import execute
+
+    if not isinstance(answer, dict) or set(answer) != {"values", "error", "mutated"}:
+        raise ProtocolError("an answer that is not (values, error, mutated)")
+    mutated, error, values = answer["mutated"], answer["error"], answer["values"]
+    if not isinstance(mutated, list) or not all(isinstance(name, str) and name in arguments for name in mutated):
+        raise ProtocolError("a malformed list of modified inputs")
+    if error is not None:
+        if not (isinstance(error, dict) and error.get("kind") in execute.FUNCTION_ERROR_KINDS
+                and isinstance(error.get("message"), str)):
+            raise ProtocolError("a malformed error")
+        return None, {"kind": error["kind"], "message": error["message"][:MESSAGE_CHARS]}, mutated
+    names = [name for name in arguments if name != "grad"]
+    if not isinstance(values, list) or len(values) != 3:
+        raise ProtocolError("not three returned arrays")
+    checked = []
+    for name, value in zip(names, values):
+        if not isinstance(value, numpy.ndarray) or value.dtype != numpy.float64:
+            raise ProtocolError(f"{name} is not a float64 array")
+        array, problem = execute.as_float_array(name, value, arguments["theta"].shape)
+        if problem:
+            return None, problem, mutated
+        checked.append(array)
+    return checked, None, mutated
+
+
+def _plain_cells(cells, expected: list[dict]) -> list[dict]:
+    """The student's process's account of its cells, kept only where well formed."""
+    if not isinstance(cells, list):
+        return []
+    ids = [cell["id"] for cell in expected]
+    return [{"id": cell["id"], "error": cell["error"][:MESSAGE_CHARS] if isinstance(cell["error"], str) else None}
+            for cell in cells[: len(ids)]
+            if isinstance(cell, dict) and cell.get("id") in ids and isinstance(cell.get("error"), (str, type(None)))]
+
+
+def conduct(request: dict, student: Student) -> dict:
+    """Everything the driver reports: ``{"cells", "replaced", "outputs", "error", "protocol"}``."""
+    from autograder import execute
+    from autograder.cases import get_case
+
+    reply = {"cells": [], "replaced": [], "outputs": None, "error": None, "protocol": None}
+    try:
+        hello = student.receive()
+        if not isinstance(hello, dict):
+            raise ProtocolError("a first message that is not a dict")
+    except (OSError, EOFError, TimeoutError, ProtocolError) as error:
+        ended = student.failure(error)
+        if ended["kind"] == "timeout":
+            reply["error"] = f"the notebook's cells did not finish within the wall-clock limit of " \
+                             f"{student.wall_limit:g} s"
+        else:
+            reply["error"] = f"{ended['message']} while its cells ran, before the grader got any results"
+        reply["protocol"] = student.protocol
+        return reply
+    reply["cells"] = _plain_cells(hello.get("cells"), request["cells"])
+    replaced = hello.get("replaced")
+    reply["replaced"] = [name[:200] for name in replaced[:100] if isinstance(name, str)] \
+        if isinstance(replaced, list) else []
+    if hello.get("error"):
+        reply["error"] = str(hello["error"])[:MESSAGE_CHARS]
+        return reply
+    assignment = request["assignment"]
+    reply["outputs"] = {"assignment": assignment, "cases": {}}
+    for name, inputs in request["inputs"].items():
+        was_running = student.ended is None
+        record = execute.drive_case(assignment, get_case(assignment, name), inputs, student.call)
+        reply["outputs"]["cases"][name] = record
+        if was_running and student.ended is not None:
+            reply["error"] = f"{student.ended['message']} (case {name!r}, step {record['error']['step']})"
+    reply["protocol"] = student.protocol
+    return reply
+
+
+def drive(folder: str, request_file: int, output: int, result: int, uid: int | None) -> None:
+    """The forked driver: one submission, then ``os._exit`` (never returns)."""
+    try:
+        started = time.monotonic()
+        os.setsid()  # its own process group, for killing it without a uid of its own
+        prctl(PR_SET_DUMPABLE, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        with os.fdopen(request_file, "rb") as stream:
+            message = wire.loads(stream.read())
+        calls_read, calls_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            for fd in (result, calls_write, answers_read):
+                os.close(fd)
+            student(folder, message, output, calls_read, answers_write, uid)
+        for fd in (output, calls_read, answers_write):
+            os.close(fd)
+        wall = message["limits"]["wall_seconds"]
+        process = Student(pid, calls_write, answers_read, started + DRIVER_DEADLINE * wall, wall)
+        try:
+            reply = conduct(message["request"], process)
+        except BaseException as error:  # noqa: BLE001 - the driver's own failure, reported
+            reply = {"error": f"the grading process failed: {describe(error)}"[:MESSAGE_CHARS]}
+        process.end("ended")
+        with os.fdopen(result, "wb") as channel:
+            channel.write(wire.dumps(reply))
+    finally:
+        os._exit(0)
+
+
+# --- the zygote --------------------------------------------------------------------------
+
+
+def kill_submission(driver: int, uid: int | None) -> None:
+    """Kill every process of a submission: the driver's group, and all of ``uid``'s."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(driver, signal.SIGKILL)
     if uid is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child, signal.SIGKILL)
         return
     killer = os.fork()
     if killer == 0:
@@ -196,6 +439,7 @@ def zygote(control_fd: int, uid: int | None) -> None:
 
     from autograder import execute  # noqa: F401
 
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     control = socket.socket(fileno=control_fd)
     control.send(b'{"ready": true}')
     while True:
@@ -214,7 +458,7 @@ def zygote(control_fd: int, uid: int | None) -> None:
         child = os.fork()
         if child == 0:
             control.close()
-            run_child(folder, *fds, uid)
+            drive(folder, *fds, uid)
         for fd in fds:
             os.close(fd)
         with selectors.DefaultSelector() as selector:
@@ -240,11 +484,7 @@ def zygote(control_fd: int, uid: int | None) -> None:
             return  # the grading process is gone
 
 
-def main() -> None:
-    if len(sys.argv) != 4 or sys.argv[1] != "--zygote":
-        raise SystemExit("usage: python -m autograder.runner --zygote FD UID|none")
-    zygote(int(sys.argv[2]), None if sys.argv[3] == "none" else int(sys.argv[3]))
-
-
-if __name__ == "__main__":
-    main()
+def main(argv: list[str]) -> None:
+    if len(argv) != 3 or argv[0] != "--zygote":
+        raise SystemExit("usage: ... ROOT --zygote FD UID|none")
+    zygote(int(argv[1]), None if argv[2] == "none" else int(argv[2]))

@@ -1,19 +1,24 @@
 """Run untrusted code under resource limits, inside bubblewrap when it works.
 
 Each grading process starts one **sandbox**: a Python process (:mod:`autograder.runner`
-in zygote mode) that imports NumPy and the grading core once, inside bubblewrap. Each
-submission then runs in a process forked from it, which sets its rlimits, switches to
-the sandbox's unprivileged uid and works in a fresh 0700 folder of the sandbox's
-``/tmp``. Importing NumPy once per grading process instead of once per submission
-divides the cost of a submission by about two. After each submission every process
-of that uid is killed and its folder removed, so nothing of it survives into the next.
+in zygote mode) that imports NumPy once, inside bubblewrap. Each submission then runs
+in two processes forked from it: a driver, and the student's process, which sets its
+rlimits, switches to the sandbox's unprivileged uid, works in a fresh 0700 folder of
+the sandbox's ``/tmp`` and answers the driver's calls of the student's function (see
+:mod:`autograder.runner` for why the reply cannot be forged). Importing NumPy once per
+grading process instead of once per submission divides the cost of a submission by
+about two. After each submission every process of that uid is killed and its folder
+removed, so nothing of it survives into the next.
 
-Isolation (``bwrap`` mode, Linux with bubblewrap):
+Isolation (``bwrap`` mode, Linux with bubblewrap), by construction rather than by
+detection:
 
-* the file system is read-only; ``/tmp`` is a small private tmpfs; the home directory,
-  the source checkout, the output directory, the submissions and ``autograder/fixtures``
-  are hidden behind empty tmpfs mounts, and only the Python installation and the
-  ``autograder``/``book`` packages are bound back;
+* the file system is an allow-list (:func:`bwrap_args`): an empty read-only root with
+  the shared libraries, the interpreter and its standard library, NumPy, matplotlib and
+  their dependencies, and of this project only the case runner and ``book.landscapes``
+  (:func:`student_view`). The home folders, the checkout, the fixtures, ``book.optim``,
+  the diagnosis catalogue, torch, the submissions and the output do not exist inside;
+  ``/tmp`` is a small private tmpfs;
 * no network (``--unshare-net``), own PID/IPC/UTS namespaces; the sandbox dies with its
   grading process;
 * student code runs as an unprivileged uid (``RLIMIT_NPROC`` does not bind root), one
@@ -27,15 +32,16 @@ wall-clock limit and keeps only the first ``output_bytes`` of stdout/stderr whil
 draining the rest, so printing megabytes neither blocks the child nor fills memory.
 
 Without a working ``bwrap`` the sandbox runs in ``rlimits`` mode, and the report says
-so: the limits hold, but the file system and network are not isolated, and when the
+so: the limits hold and the import path is the same allow-list, but the file system and
+network are not isolated (a submission could read the grader's files), and when the
 grader runs as root the child switches uid only if the Python installation is readable
 by other users (otherwise the process-count limit, which root ignores, is void, and
 only the child's process group is killed at the end).
 
 Protocol: the grading process sends a ``run`` packet on a Unix ``SOCK_SEQPACKET``
-socket with three descriptors (a file holding the JSON request, the output pipe and the
-result pipe); the forked child reads the request and writes its results, as
-:mod:`autograder.wire` JSON, to the result pipe, never through the student's stdout.
+socket with three descriptors (a file holding the request, the output pipe and the
+result pipe); the driver reads the request and writes its reply, as
+:mod:`autograder.wire` JSON, to the result pipe, which the student's process never holds.
 A ``kill`` packet stops the submission; the sandbox answers each ``run`` with
 ``{"status": exit code}`` once every process of the submission is gone.
 """
@@ -56,6 +62,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from autograder import wire
 
 #: Environment of the sandboxed process: nothing inherited from the grader.
 CHILD_ENV = {
@@ -151,45 +159,154 @@ def _namespace_args() -> list[str]:
             "--die-with-parent", "--new-session"]
 
 
-def _existing(paths) -> list[Path]:
-    """Resolved, existing, de-duplicated paths, parents before children."""
-    resolved = {Path(path).resolve() for path in paths if path and Path(path).exists()}
-    return sorted(resolved, key=lambda path: len(path.parts))
+#: Distributions a submission may import besides the standard library (their
+#: requirements come with them): nothing in them computes an Adam step.
+STUDENT_DISTRIBUTIONS = ("numpy", "matplotlib")
+#: The project's files in the sandbox: the protocol and the case runner (no expected
+#: value, no reference implementation) and the landscapes a notebook may plot.
+PROJECT_FILES = {"autograder": ("__init__.py", "runner.py", "execute.py", "cases.py", "wire.py"),
+                 "book": ("__init__.py", "landscapes")}
+#: Where the sandbox sees them: ``lib/`` (project) and ``site/`` (distributions).
+VIEW_ROOT = "/grader"
+#: The interpreter's first words: only the view and the standard library on its path.
+BOOT = ("import sys; root = sys.argv[1]; sys.path[:0] = [root + '/lib', root + '/site']; "
+        "from autograder.runner import main; main(sys.argv[2:])")
 
 
-def bwrap_args(*, expose: list[Path], hide: list[Path], tmp_bytes: int) -> list[str]:
+def _requirements(distribution) -> list[str]:
+    """Names of the distributions ``distribution`` needs (extras left out)."""
+    from packaging.requirements import Requirement
+
+    names = []
+    for text in distribution.requires or []:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.append(requirement.name)
+    return names
+
+
+def distribution_entries(names=STUDENT_DISTRIBUTIONS) -> dict[str, Path]:
+    """Top-level files and folders of ``names`` and their requirements, by name.
+
+    Metadata, ``.pth`` files (which run code at start-up) and scripts are left out.
+    """
+    from importlib import metadata
+
+    entries, seen, todo = {}, set(), list(names)
+    while todo:
+        name = todo.pop().lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        todo += _requirements(distribution)
+        for file in distribution.files or []:
+            top = file.parts[0]
+            if top in ("..", "__pycache__") or top.endswith((".dist-info", ".egg-info", ".pth", ".data")):
+                continue
+            entries[top] = Path(distribution.locate_file(top)).resolve()
+    return entries
+
+
+@functools.lru_cache(maxsize=1)
+def student_view() -> dict[str, Path]:
+    """What the sandbox's code can import, as ``{path under the view root: host path}``."""
+    import importlib.util
+
+    view = {f"site/{name}": path for name, path in distribution_entries().items()}
+    for package, files in PROJECT_FILES.items():
+        folder = Path(importlib.util.find_spec(package).origin).resolve().parent
+        view.update({f"lib/{package}/{name}": folder / name for name in files})
+    return view
+
+
+@functools.lru_cache(maxsize=1)
+def interpreter() -> tuple[Path, list[Path], list[Path]]:
+    """(base interpreter, files and folders it needs, folders of its own to hide).
+
+    The interpreter of a virtual environment is the base one: it runs with ``-S``, so
+    neither the environment's site-packages nor the base installation's are on its path,
+    and the latter is hidden too.
+    """
+    executable = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+    stdlib = Path(os.__file__).resolve().parent
+    needed = [executable, stdlib]
+    linked = subprocess.run(["ldd", str(executable)], capture_output=True, text=True).stdout
+    needed += [Path(word).resolve() for line in linked.splitlines() for word in line.split()
+               if word.startswith("/") and Path(word).exists()]
+    hidden = [stdlib / name for name in ("site-packages", "dist-packages") if (stdlib / name).is_dir()]
+    return executable, needed, hidden
+
+
+#: Top-level links of a merged-/usr system, recreated in the sandbox.
+SYSTEM_LINKS = ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+
+
+def system_paths() -> tuple[list[Path], list[tuple[str, str]]]:
+    """(shared-library folders and the loader's cache, top-level links) for binaries to run."""
+    import sysconfig
+
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    folders = ["/lib64", "/usr/lib64", "/etc/ld.so.cache"]
+    if multiarch:
+        folders += [f"/lib/{multiarch}", f"/usr/lib/{multiarch}"]
+    paths = sorted({Path(folder).resolve() for folder in folders if Path(folder).exists()})
+    links = [(os.readlink(link), link) for link in SYSTEM_LINKS if Path(link).is_symlink()]
+    return paths, links
+
+
+def bwrap_args(*, view: dict[str, Path], tmp_bytes: int) -> list[str]:
     """The bubblewrap command line (without the command itself).
 
-    ``hide`` paths that contain an ``expose`` path (the home directory holding the Python
-    installation, the checkout holding the packages) are hidden first, the exposed
-    paths bound back read-only, and then ``hide`` paths inside them hidden again.
+    The sandbox's root is an empty, read-only tmpfs into which only the allow-list is
+    bound: shared libraries, the interpreter and its standard library, and ``view`` under
+    :data:`VIEW_ROOT`. Nothing else of the host (home folders, the checkout, the
+    fixtures, the submissions, the output, torch) exists inside.
     """
-    args = ["bwrap", *_namespace_args(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    args = ["bwrap", *_namespace_args(), "--dev", "/dev", "--proc", "/proc"]
     if os.geteuid() == 0:
         # The sandbox's own process keeps only what it needs to hand each submission a uid
         # and a folder and to clean up after it (no CAP_SYS_ADMIN: nothing can be remounted).
         args += ["--cap-drop", "ALL"] + [arg for cap in ZYGOTE_CAPABILITIES for arg in ("--cap-add", cap)]
-    exposed = _existing(expose)
-    hidden = _existing(hide)
-    # The private /tmp comes first: a checkout that lives under /tmp (a CI clone) is then
-    # bound back on top of it like any other exposed path under a hiding tmpfs.
     args += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
-    covering = [Path("/tmp").resolve()]
-    covering += [path for path in hidden if any(path in exposed_path.parents for exposed_path in exposed)]
-    for path in covering[1:]:
-        args += ["--tmpfs", str(path)]
-    for path in exposed:
-        # bwrap would create the folders leading to the bind inside a hiding tmpfs as 0700,
-        # closed to the unprivileged uid the student code runs as.
-        for folder in reversed(path.parents):
-            if any(hiding in folder.parents for hiding in covering):
+    system, links = system_paths()
+    _, needed, hidden = interpreter()
+    binds = {path: path for path in [*system, *needed]}
+    binds.update({Path(VIEW_ROOT) / name: host for name, host in view.items()})
+    bound = []
+    for target in sorted(binds, key=lambda path: (len(path.parts), path)):
+        if any(target == done or done in target.parents for done in bound):
+            continue  # inside a folder bound already
+        # Folders leading to a bind are made 0755, so the student's uid can pass them.
+        for folder in reversed(target.parents):
+            if folder != Path("/") and not any(folder == done or done in folder.parents for done in bound):
                 args += ["--perms", "0755", "--dir", str(folder)]
-        args += ["--ro-bind", str(path), str(path)]
+        args += ["--ro-bind", str(binds[target]), str(target)]
+        bound.append(target)
+    for target, link in links:
+        args += ["--symlink", target, link]
     for path in hidden:
-        if not any(path in exposed_path.parents for exposed_path in exposed):
-            args += ["--tmpfs", str(path)]
-    args += ["--chdir", "/tmp", "--"]
+        args += ["--tmpfs", str(path)]
+    args += ["--remount-ro", "/", "--chdir", "/tmp", "--"]
     return args
+
+
+@functools.lru_cache(maxsize=1)
+def linked_view() -> Path:
+    """The view as a folder of symbolic links, for ``rlimits`` mode (removed at exit)."""
+    root = Path(tempfile.mkdtemp(prefix="grader-view-"))
+    atexit.register(shutil.rmtree, root, True)
+    for name, host in student_view().items():
+        link = root / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(host)
+    for folder in [root, *root.rglob("*")]:
+        if folder.is_dir() and not folder.is_symlink():
+            folder.chmod(0o755)
+    return root
 
 
 def _readable_by_others(path: Path) -> bool:
@@ -206,7 +323,7 @@ class SandboxError(RuntimeError):
 class Sandbox:
     """A zygote process that runs submissions (see the module docstring)."""
 
-    def __init__(self, *, expose: list[Path], hide: list[Path], mode: str = "auto", tmp_bytes: int = 64 << 20):
+    def __init__(self, *, mode: str = "auto", tmp_bytes: int = 64 << 20):
         if mode not in ("auto", "bwrap", "rlimits"):
             raise ValueError(f"unknown sandbox mode {mode!r}; expected auto, bwrap or rlimits")
         self.warnings = []
@@ -221,17 +338,21 @@ class Sandbox:
                 self.warnings.append(f"no bubblewrap sandbox ({problem})")
         self.mode = mode
         uid = sandbox_uid() if os.geteuid() == 0 else None
+        executable, needed, _ = interpreter()
         if mode == "rlimits":
-            self.warnings.append("resource limits only: the file system and network were not isolated")
-            if uid is not None and not all(_readable_by_others(path) for path in expose):
+            self.warnings.append("resource limits only: the file system and network were not isolated, so "
+                                 "the submission could read the grader's files")
+            if uid is not None and not all(_readable_by_others(path)
+                                           for path in [*needed, *student_view().values()]):
                 self.warnings.append("ran as root: the Python installation is not readable by other users, so "
                                      "the process-count limit (which root ignores) did not apply")
                 uid = None
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = [sys.executable, "-I", "-m", "autograder.runner", "--zygote", str(theirs.fileno()),
+        root = VIEW_ROOT if mode == "bwrap" else str(linked_view())
+        argv = [str(executable), "-I", "-S", "-c", BOOT, root, "--zygote", str(theirs.fileno()),
                 "none" if uid is None else str(uid)]
         if mode == "bwrap":
-            argv = bwrap_args(expose=list(expose), hide=list(hide), tmp_bytes=tmp_bytes) + argv
+            argv = bwrap_args(view=student_view(), tmp_bytes=tmp_bytes) + argv
         try:
             self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),),
@@ -270,7 +391,7 @@ class Sandbox:
         output_read, output_write = os.pipe()
         result_read, result_write = os.pipe()
         with tempfile.TemporaryFile() as request_file:
-            request_file.write(json.dumps({"request": request, "limits": limits.as_dict()}).encode("utf-8"))
+            request_file.write(wire.dumps({"request": request, "limits": limits.as_dict()}))
             request_file.seek(0)
             started = time.monotonic()
             try:
@@ -299,14 +420,14 @@ class Sandbox:
 _SANDBOXES: dict[tuple, Sandbox] = {}
 
 
-def sandbox_for(*, expose: list[Path], hide: list[Path], mode: str, tmp_bytes: int) -> Sandbox:
+def sandbox_for(*, mode: str, tmp_bytes: int) -> Sandbox:
     """This process's sandbox for these settings, started on first use (or after it died)."""
-    key = (tuple(expose), tuple(hide), mode, tmp_bytes)
+    key = (mode, tmp_bytes)
     sandbox = _SANDBOXES.get(key)
     if sandbox is None or not sandbox.alive():
         if sandbox is not None:
             sandbox.close()
-        sandbox = _SANDBOXES[key] = Sandbox(expose=expose, hide=hide, mode=mode, tmp_bytes=tmp_bytes)
+        sandbox = _SANDBOXES[key] = Sandbox(mode=mode, tmp_bytes=tmp_bytes)
     return sandbox
 
 

@@ -116,9 +116,13 @@ def test_rlimits_fallback_grades_and_says_so(tmp_path, capsys):
     write_submission(submitted, "looper", "adam", notebook_with("adam", loop))
     killer = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + correct_answer("adam")
     write_submission(submitted, "killer", "adam", notebook_with("adam", killer))
-    grandparent = "int(open(f'/proc/{os.getppid()}/stat').read().split()[3])"
-    assassin = f"import os, signal\nos.kill({grandparent}, signal.SIGKILL)\n" + correct_answer("adam")
-    write_submission(submitted, "assassin", "adam", notebook_with("adam", assassin))
+    # The student's process's parent is the driver, then the sandbox's zygote, then the
+    # grading process.
+    ancestor = ("def ancestor(generations):\n    pid = os.getpid()\n    for _ in range(generations):\n"
+                "        pid = int(open(f'/proc/{pid}/stat').read().split()[3])\n    return pid\n")
+    for name, generations in (("saboteur", 2), ("assassin", 3)):
+        attack = f"import os, signal\n{ancestor}os.kill(ancestor({generations}), signal.SIGKILL)\n"
+        write_submission(submitted, name, "adam", notebook_with("adam", attack + correct_answer("adam")))
     for student in ("zed", "zoe"):
         write_submission(submitted, student, "adam", notebook_with("adam", correct_answer("adam")))
     assert main(["grade", str(submitted), "--assignment", "adam", "--out", str(tmp_path / "out"), "--jobs", "2",
@@ -133,7 +137,8 @@ def test_rlimits_fallback_grades_and_says_so(tmp_path, capsys):
     rows = _grades(tmp_path / "out")
     assert rows["zed"]["score"] == rows["zoe"]["score"] == "11"
     if os.geteuid() == 0:
-        assert rows["killer"]["score"] == "0" and "the sandbox failed" in rows["killer"]["error"]
+        assert rows["killer"]["score"] == "0" and "before the grader got any results" in rows["killer"]["error"]
+        assert rows["saboteur"]["score"] == "0" and "the sandbox failed" in rows["saboteur"]["error"]
         assert rows["assassin"]["score"] == "0" and "grading process died" in rows["assassin"]["error"]
 
 
