@@ -23,6 +23,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
+#: Most code (answer and student cells) graded: an Adam step is a few hundred bytes, and
+#: parsing megabytes of code costs the grader gigabytes.
+MAX_CODE_BYTES = 1 << 20
 #: Cell magics whose body is ordinary Python run once.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun"}
 _IPYTHON_LINE = re.compile(r"^(\s*)(%|!|\?)|^\s*[\w.]+\?\??\s*$")
@@ -46,6 +49,8 @@ def load_notebook(text: str | bytes) -> dict:
         notebook = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise NotebookError(f"not a Jupyter notebook: the file is not valid JSON ({error})") from None
+    except RecursionError:
+        raise NotebookError("not a Jupyter notebook: its JSON is nested too deeply") from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise NotebookError("not a Jupyter notebook: no list of cells")
     if notebook.get("nbformat") != 4:
@@ -145,6 +150,10 @@ def extract(notebook: dict) -> Extraction:
         extraction.notes += notes
         if python is not None:
             runnable.append((where, role, python))
+    size = sum(len(source.encode("utf-8", errors="replace")) for _, _, source in runnable)
+    if size > MAX_CODE_BYTES:  # checked before parsing, whose cost grows with the size
+        raise NotebookError(f"the notebook's code cells hold {size / 1e6:.1f} MB of code; at most "
+                            f"{MAX_CODE_BYTES / 1e6:.1f} MB is graded (keep data out of code cells)")
     used = _loaded_names([source for _, role, source in runnable if role != "instructor"])
     for where, role, source in runnable:
         if role == "instructor":

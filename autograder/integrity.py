@@ -3,10 +3,13 @@
 Each finding is a dict ``{"check", "cell", "message"}`` for the report's ``integrity``
 list. Findings never change the score by themselves: the instructor reads them.
 
-* ``import``: the student's cells import a module outside :data:`ALLOWED_MODULES`
-  (seen in the source, or loaded at run time, which catches ``__import__("to" + "rch")``);
-* ``replaced``: the cells rebound a NumPy, ``math`` or builtin name (``np.allclose =
-  lambda *a: True``);
+* ``import``, ``reference``, ``dynamic`` (:func:`code_findings`): read by the grader in
+  the source of the cells it runs: imports outside :data:`ALLOWED_MODULES`, use of the
+  book's own optimizers, and code hidden from this reading (``exec``, computed names);
+* ``replaced``: the student's process says its cells rebound a NumPy, ``math`` or
+  builtin name (``np.allclose = lambda *a: True``): its own word, so advisory;
+* ``protocol``: the student's process broke the grading protocol (see
+  :mod:`autograder.runner`), or the sandbox's reply was malformed;
 * ``metadata``: an nbgrader cell's points, grade id or flags differ from the released
   notebook's, or its checksum does not match its own content (nbgrader's
   ``compute_checksum``);
@@ -16,7 +19,6 @@ list. Findings never change the score by themselves: the instructor reads them.
 from __future__ import annotations
 
 import ast
-import sys
 
 from autograder.extract import cell_id, cell_source, nbgrader_metadata
 
@@ -35,13 +37,28 @@ def finding(check: str, cell: str | None, message: str) -> dict:
     return {"check": check, "cell": cell, "message": message}
 
 
+#: Of the book's package, what a notebook may use: the landscapes it plots (the other
+#: modules, ``book.optim`` above all, hold the book's own optimizers).
+BOOK_ALLOWED = frozenset({"book", "book.landscapes"})
+#: Calls that run code the grader cannot read in the source, or reach past the
+#: namespace a function normally sees.
+DYNAMIC_CALLS = frozenset({"exec", "eval", "compile", "__import__", "import_module", "globals", "vars",
+                           "locals", "breakpoint", "_getframe", "getframe"})
+#: Attributes that reach interpreter internals (frames, code objects, other modules).
+INTERNAL_ATTRIBUTES = frozenset({"__builtins__", "__import__", "__globals__", "__code__", "__closure__",
+                                 "__subclasses__", "__bases__", "__mro__", "__dict__", "__loader__", "__spec__",
+                                 "f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame",
+                                 "cr_frame", "modules"})
+
+
 def _imported_modules(tree: ast.AST) -> list[str]:
     modules = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             modules += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules.append(node.module)
+            modules += [f"{node.module}.{alias.name}" if node.module == "book" else node.module
+                        for alias in node.names]
         elif isinstance(node, ast.Call):
             function = node.func
             name = function.id if isinstance(function, ast.Name) else getattr(function, "attr", "")
@@ -49,38 +66,81 @@ def _imported_modules(tree: ast.AST) -> list[str]:
                 argument = node.args[0]
                 modules.append(argument.value if isinstance(argument, ast.Constant)
                                and isinstance(argument.value, str) else "<computed name>")
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "book":
+            modules.append(f"book.{node.attr}")
     return modules
 
 
-def import_findings(cells: list[dict], runtime_modules: list[str] = ()) -> list[dict]:
-    """Forbidden imports in the run cells' source, then those only seen at run time.
+def _dynamic_uses(tree: ast.AST) -> list[str]:
+    """What in ``tree`` runs unreadable code or reaches interpreter internals."""
+    uses = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            function = node.func
+            name = function.id if isinstance(function, ast.Name) else getattr(function, "attr", "")
+            if name in DYNAMIC_CALLS:
+                uses.append(f"{name}()")
+            elif name in ("getattr", "setattr", "delattr") and len(node.args) >= 2 \
+                    and not isinstance(node.args[1], ast.Constant):
+                uses.append(f"{name}() with a computed name")
+        elif isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
+            uses.append(f".{node.attr}")
+        elif isinstance(node, ast.Name) and node.id in INTERNAL_ATTRIBUTES - {"modules"}:
+            uses.append(node.id)
+    return uses
 
-    At run time, standard-library modules are not reported: NumPy and the allowed
-    modules load many of them lazily; the source check covers direct imports.
+
+def _allowed(module: str) -> bool:
+    top = module.split(".")[0]
+    if top == "book":
+        return ".".join(module.split(".")[:2]) in BOOK_ALLOWED
+    return top in ALLOWED_MODULES
+
+
+def code_findings(cells: list[dict]) -> list[dict]:
+    """What the grader reads in the source of the cells it runs (never their own account).
+
+    * ``import``: a module outside :data:`ALLOWED_MODULES` (the sandbox does not hold it);
+    * ``reference``: the book's own optimizers (``book.optim`` and the other book modules
+      but the landscapes): a student may read the book, the instructor should know;
+    * ``dynamic``: ``exec``/``eval``/``compile``, computed imports or attribute names,
+      frames and other interpreter internals, which hide what the code does from this
+      check. The sandbox holds no reference implementation, so none of these can compute
+      the answer; the grade reflects what the function returned.
     """
     findings, seen = [], set()
     for cell in cells:
         try:
             tree = ast.parse(cell["source"])
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for module in _imported_modules(tree):
-            top = module.split(".")[0]
-            if top not in ALLOWED_MODULES and (cell["id"], top) not in seen:
-                seen.add((cell["id"], top))
-                findings.append(finding("import", cell["id"], f"imports {module}, which is not allowed "
-                                        f"(allowed: {', '.join(sorted(ALLOWED_MODULES - {'__future__'}))})"))
-    named = {top for _, top in seen}
-    for module in runtime_modules:
-        if module not in ALLOWED_MODULES and module not in named and module not in sys.stdlib_module_names \
-                and not module.startswith("_"):
-            findings.append(finding("import", None, f"loaded module {module} at run time, which is not allowed"))
+            if _allowed(module):
+                continue
+            check = "reference" if module.split(".")[0] == "book" else "import"
+            key = (cell["id"], check, module if check == "reference" else module.split(".")[0])
+            if key in seen:
+                continue
+            seen.add(key)
+            if check == "reference":
+                message = (f"uses {module}, the book's own implementation; it is not available when grading, "
+                           "so the grade reflects the notebook's own code")
+            else:
+                message = (f"imports {module}, which is not allowed "
+                           f"(allowed: {', '.join(sorted(ALLOWED_MODULES - {'__future__', 'book'}))}, "
+                           "book.landscapes)")
+            findings.append(finding(check, cell["id"], message))
+        uses = sorted(set(_dynamic_uses(tree)))
+        if uses:
+            findings.append(finding("dynamic", cell["id"], f"uses {', '.join(uses[:10])}: code the grader cannot "
+                                    "read in the source; the grade reflects only what the function returned"))
     return findings
 
 
 def replaced_findings(replaced: list[str]) -> list[dict]:
-    return [finding("replaced", None, f"the notebook replaced {name}; the checks ran in a separate "
-                    "process, so this could not change the grade") for name in replaced]
+    """Findings for the names the student's process says its cells replaced (its own word)."""
+    return [finding("replaced", None, f"the notebook replaced {name} (as its own process reports); the checks "
+                    "ran in a separate process, so this could not change the grade") for name in replaced]
 
 
 def _points(metadata: dict):
