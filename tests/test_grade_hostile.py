@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,14 @@ def _student_cell_imports_torch() -> dict:
     return notebook_with("adam", correct_answer("adam"), extra_cells=["import torch\nimport os"])
 
 
+def _huge_answer_cell() -> dict:
+    """19 MB of code in the answer cell (under the file size cap): parsing it once took the
+    grading process to 9 GB."""
+    return notebook_with("adam", "x = [" + "1," * 9_500_000 + "]\n" + correct_answer("adam"))
+
+
 NOTEBOOKS = {
+    "huge_answer_cell": _huge_answer_cell,
     "tampered_points": _tampered_points,
     "deleted_test_cell": _deleted_test_cell,
     "edited_test_cell": _edited_test_cell,
@@ -72,7 +80,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     submitted, out = root / "course" / "submitted", root / "out"
     canary = submitted / "canary.txt"
-    paths = {"fixtures": FIXTURES, "out": out, "canary": canary}
+    paths = {"fixtures": FIXTURES, "out": out, "canary": canary, "repo": REPO, "submitted": submitted}
     write_submission(submitted, "alice", "adam", notebook_with("adam", correct_answer("adam")))
     write_submission(submitted, "zoe", "adam", notebook_with("adam", correct_answer("adam")))
     write_submission(submitted, "bob", "adam", notebook_with("adam", mutant_answer("adam")))
@@ -88,8 +96,9 @@ def graded(tmp_path_factory):
          "--jobs", "2", "--timeout", TIMEOUT, "--memory-mb", "512"],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     reports = {path.parent.name: json.loads(path.read_text()) for path in out.glob("*/report.json")}
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"completed": completed, "out": out, "reports": reports, "canary": canary,
-            "fixture_digests": fixture_digests}
+            "fixture_digests": fixture_digests, "peak_rss_mb": peak_rss_mb}
 
 
 def test_run_completes_and_reports_everyone(graded):
@@ -183,6 +192,21 @@ EXPECTATIONS = {
     "tampered_points": _integrity("metadata", "points changed from 2 to 100", full=True),
     "deleted_test_cell": _integrity("test-cell", "'test_tiny_gradients' was deleted", full=True),
     "edited_test_cell": _integrity("test-cell", "'test_first_step' was edited", full=True),
+    # Nothing in the sandbox computes the answer: each scores what its own code does, flagged.
+    "calls_book_optim": lambda report: (_zero_with("book.optim is not available when grading")(report),
+                                        _integrity("reference", "book.optim")(report)),
+    "imports_diagnosis_obfuscated": lambda report: (_zero_with("autograder.diagnosis is not available")(report),
+                                                    _integrity("dynamic", "getattr() with a computed name")(report),
+                                                    _integrity("import", "imports sys")(report)),
+    "exec_hidden_imports": _integrity("dynamic", "exec()", full=True),
+    "forges_reply": lambda report: (_zero_with("broke the grading protocol")(report),
+                                    _integrity("protocol", "broke the grading protocol")(report)),
+    "floods_reply": lambda report: (_zero_with("broke the grading protocol")(report),
+                                    _integrity("protocol", "bytes (at most")(report),
+                                    len(_text(report)) < 100_000 or pytest.fail(f"{len(_text(report))} bytes")),
+    "explores_filesystem": _full_with("PROBES"),
+    "huge_answer_cell": lambda report: (_zero_with("MB of code; at most 1.0 MB is graded")(report),
+                                        report["sandbox"] is None or pytest.fail("it ran")),
     "not_json": lambda report: (report["score"] == 0 and report["max_score"] == 11
                                 and "not a Jupyter notebook" in report["error"]) or pytest.fail(_text(report)),
 }
@@ -194,6 +218,34 @@ def test_hostile_submission_contained_and_reported(graded, student):
     EXPECTATIONS[student](report)
     feedback = (graded["out"] / student / "feedback.html").read_text()
     assert "<script" not in feedback.lower()
+
+
+def test_sandbox_holds_only_the_allow_list(graded):
+    """What the student's code sees: the view and the system's libraries, nothing of the
+    grader (no checkout, fixtures, output, submissions, home folders; no reference code)."""
+    output = graded["reports"]["explores_filesystem"]["output"]
+    probes = json.loads(output.split("PROBES", 1)[1].splitlines()[0])
+    assert probes["view"] == ["lib", "site"]
+    assert probes["lib"] == ["autograder", "book"]
+    assert probes["book"] == ["__init__.py", "landscapes"]
+    assert probes["autograder"] == ["__init__.py", "cases.py", "execute.py", "runner.py", "wire.py"]
+    assert {"numpy", "matplotlib"} <= set(probes["site"]) and not {"torch", "nbgrader"} & set(probes["site"])
+    assert not any(probes["exists"].values()), probes["exists"]
+    # /root holds only the way to the interpreter when that lives there (pyenv).
+    interpreter = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+    via_root = {interpreter.relative_to("/root").parts[0]} if interpreter.is_relative_to("/root") else set()
+    assert probes["root_home"] == "FileNotFoundError" or set(probes["root_home"]) <= via_root, probes["root_home"]
+    assert set(probes["root"]) <= {"grader", "tmp", "dev", "proc", "usr", "etc", "bin", "sbin", "lib", "lib64",
+                                   "lib32", "libx32", "root"}, probes["root"]
+    for command_line in probes["processes"]:
+        for secret in (graded["out"], graded["canary"].parent, FIXTURES):
+            assert str(secret) not in command_line
+
+
+def test_grader_memory_stays_bounded(graded):
+    """The 19 MB answer cell and the 55 MB flood cost their own grade only: the grader's
+    processes stayed far below the gigabytes they once took."""
+    assert graded["peak_rss_mb"] < 1500, graded["peak_rss_mb"]
 
 
 def test_every_hostile_fixture_has_an_expectation():
