@@ -297,8 +297,9 @@ def _sort_into(group: _Group, entry: _Entry, claim: _Claim, student: str, assign
         group.notebooks.append(((stem == assignment, claim.number, entry.mtime, entry.path), entry, claim))
 
 
-def _without_outputs(data: bytes) -> bytes | None:
-    """The notebook with saved outputs and attachments removed (``None`` if not a notebook)."""
+def _stripped_text(data: bytes) -> str | int | None:
+    """The notebook without saved outputs and attachments as text, its size in bytes when
+    that is over the limit, or ``None`` if it is not a notebook."""
     try:
         notebook = json.loads(data)
         for cell in notebook["cells"]:
@@ -307,7 +308,31 @@ def _without_outputs(data: bytes) -> bytes | None:
                 cell["outputs"], cell["execution_count"] = [], None
     except (ValueError, RecursionError, KeyError, TypeError, AttributeError):
         return None
-    return json.dumps(notebook, ensure_ascii=False).encode("utf-8")
+    text = json.dumps(notebook, ensure_ascii=False)
+    size = len(text.encode("utf-8"))
+    return size if size > MAX_NOTEBOOK_BYTES else text
+
+
+def _without_outputs(data: bytes) -> tuple[bytes | None, str]:
+    """``(notebook without its saved outputs, '')`` or ``(None, why not)``.
+
+    Up to :data:`MAX_READ_BYTES` of untrusted JSON is parsed, so in a limited process
+    (:mod:`autograder.limited`), never in the grader's own.
+    """
+    from autograder import limited
+
+    budget = limited.Budget(memory_bytes=4 << 30, result_bytes=4 * MAX_NOTEBOOK_BYTES)
+    try:
+        stripped = limited.call(_stripped_text, data, budget=budget, what="removing its saved outputs")
+    except limited.ChildFailed as error:
+        return None, f"{len(data) >> 20} MiB, and {error}: ask for a notebook without saved outputs"
+    if stripped is None:
+        return None, (f"{len(data) >> 20} MiB and not a readable notebook (at most "
+                      f"{MAX_NOTEBOOK_BYTES >> 20} MiB is graded as it is)")
+    if isinstance(stripped, int):
+        return None, (f"{stripped >> 20} MiB even without its saved outputs, over the "
+                      f"{MAX_NOTEBOOK_BYTES >> 20} MiB limit: ask for a notebook without large data in its code")
+    return stripped.encode("utf-8"), ""
 
 
 def _load(entry: _Entry) -> tuple[bytes | None, str]:
@@ -321,13 +346,9 @@ def _load(entry: _Entry) -> tuple[bytes | None, str]:
         return None, f"larger than {MAX_READ_BYTES >> 20} MiB, so it was not read: ask for a smaller notebook"
     if len(data) <= MAX_NOTEBOOK_BYTES:
         return data, ""
-    stripped = _without_outputs(data)
+    stripped, why = _without_outputs(data)
     if stripped is None:
-        return None, (f"{len(data) >> 20} MiB and not a readable notebook (at most "
-                      f"{MAX_NOTEBOOK_BYTES >> 20} MiB is graded as it is)")
-    if len(stripped) > MAX_NOTEBOOK_BYTES:
-        return None, (f"{len(stripped) >> 20} MiB even without its saved outputs, over the "
-                      f"{MAX_NOTEBOOK_BYTES >> 20} MiB limit: ask for a notebook without large data in its code")
+        return None, why
     return stripped, f"graded without its saved outputs (the notebook is {len(data) >> 20} MiB with them)"
 
 
