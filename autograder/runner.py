@@ -439,7 +439,17 @@ def zygote(control_fd: int, uid: int | None) -> None:
 
     from autograder import execute  # noqa: F401
 
-    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    running = {"driver": None}
+
+    def on_grader_death(signum, frame):
+        # Without a PID namespace (rlimits mode) the submission's processes would outlive
+        # the grader: kill them first.
+        if running["driver"] is not None:
+            kill_submission(running["driver"], uid)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_grader_death)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     control = socket.socket(fileno=control_fd)
     control.send(b'{"ready": true}')
     while True:
@@ -458,7 +468,9 @@ def zygote(control_fd: int, uid: int | None) -> None:
         child = os.fork()
         if child == 0:
             control.close()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             drive(folder, *fds, uid)
+        running["driver"] = child
         for fd in fds:
             os.close(fd)
         with selectors.DefaultSelector() as selector:
@@ -477,6 +489,7 @@ def zygote(control_fd: int, uid: int | None) -> None:
                     os.close(key.fd)
         _, status = os.waitpid(child, 0)
         kill_submission(child, uid)  # whatever it left running in the background
+        running["driver"] = None
         shutil.rmtree(folder, ignore_errors=True)
         try:
             control.send(json.dumps({"status": os.waitstatus_to_exitcode(status)}).encode())
