@@ -201,25 +201,47 @@ def trajectory_error(assignment: str, case_name: str, record: dict, fixtures: di
                for quantity in ("update", *STATE_NAMES[assignment]))
 
 
-def _describe_case(case) -> str:
-    return f"case {case.name!r} ({case.description}; shape {case.shape}, {case.steps} steps)"
+def describe_case(case) -> str:
+    """What a case is, said once per page: the failure messages name cases only."""
+    return f"case {case.name!r}: {case.description}; shape {case.shape}, {case.steps} steps"
+
+
+def _values_went_wrong_first(assignment: str, case, record, fixtures) -> bool:
+    """Whether the run's values left the reference before the non-finite value that stopped
+    it: that value is then a consequence of wrong values, which the value tests count."""
+    error = record.get("error")
+    if not error or error["kind"] != "non_finite":
+        return False
+    reference = fixture_record(assignment, case.name, fixtures)
+    steps = [d.step for d in compare(record, reference, reference["theta0"], ("update", *STATE_NAMES[assignment]))
+             if d.step is not None]
+    return bool(steps) and min(steps) < error["step"]
+
+
+def _judge_form(assignment: str, case, record, fixtures) -> str | None:
+    """A form test's failure reason for one case (an error, a modified input), or None.
+
+    The values are not this test's business: a NaN that wrong values led to fails the
+    value tests only.
+    """
+    error, mutated = record.get("error"), record.get("mutated")
+    if error and not _values_went_wrong_first(assignment, case, record, fixtures):
+        return f"the run stopped at step {error['step']}: {error['message']}"
+    if mutated:
+        return (f"step {mutated['step']}: the function modified its input(s) "
+                f"{', '.join(mutated['inputs'])} in place; it must return new arrays")
+    return None
 
 
 def _judge_case(spec: TestSpec, assignment: str, case, record, fixtures) -> str | None:
-    """A failure message for one case of a test, or None when it passes."""
+    """Why one case fails a test (without the case's name), or None when it passes."""
     problem = record_problem(record, case, assignment)
     if problem:
-        return f"{_describe_case(case)}: {problem}"
+        return problem
+    if not spec.quantities:
+        return _judge_form(assignment, case, record, fixtures)
     error, completed = record.get("error"), len(record["theta"])
     needed = case.steps if spec.steps is None else min(spec.steps, case.steps)
-    if not spec.quantities:
-        if error:
-            return f"{_describe_case(case)}: step {error['step']}: {error['message']}"
-        mutated = record.get("mutated")
-        if mutated:
-            return (f"{_describe_case(case)}: step {mutated['step']}: the function modified its input(s) "
-                    f"{', '.join(mutated['inputs'])} in place; it must return new arrays")
-        return None
     reference = fixture_record(assignment, case.name, fixtures)
     divergences = compare(record, reference, reference["theta0"], spec.quantities, needed)
     wrong = [d for d in divergences if d.step is not None]
@@ -239,24 +261,48 @@ def _judge_case(spec: TestSpec, assignment: str, case, record, fixtures) -> str 
                      + (f" up to step {completed}" if completed < needed else ""))
     if error and completed < needed:
         parts.append(f"the run stopped at step {error['step']}: {error['message']}")
-    return f"{_describe_case(case)}: " + "; ".join(parts)
+    return "; ".join(parts)
+
+
+def _failure_lines(failures: dict[str, str]) -> list[str]:
+    """One line per failing case, or one line when every case failed for the same reason."""
+    reasons = set(failures.values())
+    if len(failures) > 1 and len(reasons) == 1:
+        return [f"all {len(failures)} cases: {reasons.pop()}"]
+    return [f"case {name!r}: {reason}" for name, reason in failures.items()]
 
 
 def judge(assignment: str, outputs: dict, tests=None) -> list[TestResult]:
-    """Verdicts of ``tests`` (default: all of the assignment's) on ``outputs``."""
+    """Verdicts of ``tests`` (default: all of the assignment's) on ``outputs``.
+
+    A message names the failing cases; :func:`describe_case` says what each one is.
+    """
     fixtures = load_fixtures(assignment)
     cases = outputs.get("cases", {}) if isinstance(outputs, dict) else {}
     results = []
     for spec in TESTS[assignment] if tests is None else tests:
-        failures = []
+        failures = {}
         for case_name in spec.cases:
-            message = _judge_case(spec, assignment, get_case(assignment, case_name), cases.get(case_name), fixtures)
-            if message:
-                failures.append(message)
+            reason = _judge_case(spec, assignment, get_case(assignment, case_name), cases.get(case_name), fixtures)
+            if reason:
+                failures[case_name] = reason
         passed = not failures
-        message = f"{spec.description}: " + ("passed" if passed else "\n  ".join(["failed", *failures]))
+        message = f"{spec.description}: " + ("passed" if passed else "\n  ".join(["failed",
+                                                                                 *_failure_lines(failures)]))
         results.append(TestResult(spec.name, spec.points if passed else 0, spec.points, passed, message))
     return results
+
+
+def not_implemented(assignment: str, outputs) -> str | None:
+    """The one thing to say when the function is still the released stub (it raises
+    NotImplementedError on its first call in every case), else None."""
+    records = usable_records(assignment, outputs).values()
+    errors = [record.get("error") or {} for record in records]
+    if errors and all(error.get("step") == 1 and error.get("message", "").startswith("NotImplementedError")
+                      for error in errors):
+        return (f"{FUNCTIONS[assignment]} is not implemented yet: it still raises NotImplementedError "
+                "(replace that line with your code)")
+    return None
 
 
 def check(assignment: str, test_name: str, func) -> None:
@@ -274,4 +320,5 @@ def check(assignment: str, test_name: str, func) -> None:
     [result] = judge(assignment, outputs, [spec])
     if not result.passed:
         diagnosis = format_diagnosis(diagnose(assignment, outputs)) if spec.quantities else ""
-        raise AssertionError(f"{spec.name}: {result.message}" + (f"\n{diagnosis}" if diagnosis else ""))
+        named = [describe_case(get_case(assignment, name)) for name in spec.cases if f"case {name!r}" in result.message]
+        raise AssertionError("\n".join([f"{spec.name}: {result.message}", *named, *([diagnosis] if diagnosis else [])]))

@@ -139,7 +139,8 @@ def grade_submission(submission: dict, settings: dict) -> dict:
 
 def _grade_into(report: dict, submission: dict, settings: dict) -> None:
     from autograder import limited
-    from autograder.checks import judge
+    from autograder.checks import judge, not_implemented
+    from autograder.report import graded_code
 
     assignment = settings["assignment"]
     outputs = None
@@ -151,6 +152,7 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
         report["notes"] += prepared["notes"]
         report["integrity"] += prepared["integrity"]
         report["error"] = prepared["error"]
+        report["code"] = graded_code(prepared["cells"] or [])
         if prepared["cells"] is not None:
             outputs = _run_cells(report, prepared["cells"], settings)
     if outputs is not None and not (isinstance(outputs, dict) and isinstance(outputs.get("cases"), dict)):
@@ -160,7 +162,10 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
     report["tests"] = [test.as_dict() for test in tests]
     report["score"] = sum(test.points for test in tests)
     report["max_score"] = sum(test.max_points for test in tests)
-    if outputs is not None and not all(test.passed for test in tests):
+    stub = not_implemented(assignment, outputs)
+    if stub:  # the released stub: one sentence says it all, no diagnosis
+        report["error"] = report["error"] or stub
+    elif outputs is not None and not all(test.passed for test in tests):
         from autograder.diagnosis import diagnose
 
         try:
@@ -258,10 +263,22 @@ def _read_reply(report: dict, outcome, wire) -> dict | None:
             "protocol", None, f"the notebook's process broke the grading protocol ({reply['protocol']}); "
             "its answers from then on were not used"))
     if reply.get("error"):
-        report["error"] = str(reply["error"])
+        report["error"] = _lead_with_cell_error(str(reply["error"]), cells)
     if outcome.returncode != 0:
         report["notes"].append(f"the notebook's process {outcome.exit_description()}")
     return reply.get("outputs")
+
+
+def _lead_with_cell_error(error: str, cells: list[dict]) -> str:
+    """The driver's error, led by the cell error that caused it: a cell that raised (a
+    SyntaxError in the answer cell) is why the function is missing, and a similar name
+    offered then would only mislead."""
+    failed = [cell for cell in cells if cell.get("error")]
+    if not failed or not error.startswith("the notebook does not define"):
+        return error
+    function = error.split(" function ", 1)[1].split("(", 1)[0]
+    cause = next((cell for cell in failed if cell["id"] == function), failed[0])
+    return f"{cause['error']}, so {error.split(';', 1)[0]}"
 
 
 # --- orchestration (main process) -------------------------------------------------------

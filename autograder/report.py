@@ -31,6 +31,7 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -181,15 +182,44 @@ def write_grades(out: Path, reports: list[dict]) -> None:
 
 
 _STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 1.5rem auto; padding: 0 1rem;
        color: #1d1d1f; line-height: 1.45; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 2rem; } h3 { font-size: 1rem; margin-bottom: .2rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid #ddd; padding: .4rem .5rem; text-align: left; vertical-align: top; }
+td.name { overflow-wrap: anywhere; } td.points { white-space: nowrap; }
 .pass { color: #17663a; font-weight: 600; } .fail { color: #a1261b; font-weight: 600; }
-.score { font-size: 1.3rem; } .box { background: #fff4e5; border-left: 4px solid #e08a00; padding: .6rem 1rem; }
-pre { white-space: pre-wrap; word-break: break-word; background: #f5f5f7; padding: .6rem; }
+.score { font-size: 1.3rem; margin-bottom: .5rem; }
+.hint { background: #e8f1fb; border-left: 4px solid #2f6db5; padding: .6rem 1rem; margin: .6rem 0; }
+.box { background: #fff4e5; border-left: 4px solid #e08a00; padding: .6rem 1rem; margin: .6rem 0; }
+.why { font-family: ui-monospace, monospace; font-size: .9rem; overflow-wrap: anywhere; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f5f5f7; padding: .6rem; font-size: .9rem; }
+/* A phone: each test is a row of name, points and result, with its reason underneath. */
+@media (max-width: 40rem) {
+  body { margin: .8rem auto; }
+  table.tests tr:first-child { display: none; }
+  table.tests tr { display: grid; grid-template-columns: 1fr auto auto; border-bottom: 1px solid #ddd; }
+  table.tests td { border: 0; padding: .3rem .25rem; }
+  table.tests td.why { grid-column: 1 / -1; padding-top: 0; }
+}
 """
+#: How much of the graded code a report keeps (answers are a few hundred bytes; the
+#: grader accepts up to 1 MB of code, which is no page to read).
+CODE_CHARS = 20000
+#: "case 'zeros': " or "all 6 cases: ", the start of a failure line of a test message.
+_CASE_PREFIX = re.compile(r"^(?:case '[^']*'|all \d+ cases): ")
+
+
+def graded_code(cells: list[dict]) -> list[dict]:
+    """The cells the grader ran (``[{"id", "source"}]``), cut to :data:`CODE_CHARS` in all."""
+    kept, left = [], CODE_CHARS
+    for cell in cells:
+        if left <= 0:
+            break
+        source = cell["source"] if len(cell["source"]) <= left else cell["source"][:left] + "\n[...]"
+        kept.append({"id": cell["id"], "source": source})
+        left -= len(cell["source"])
+    return kept
 
 
 def _text(value) -> str:
@@ -209,26 +239,82 @@ def _diagnosis_text(entries: list[dict]) -> str:
         return "; ".join(str(entry.get("description", entry)) for entry in entries if isinstance(entry, dict))
 
 
-def feedback_html(report: dict) -> str:
-    """A readable page: score, what failed and why, the likely mistake, integrity notes."""
-    parts = [f"<h1>{_text(report['assignment'])}: feedback for {_text(report['student'])}</h1>",
-             f"<p class=score>Score: <strong>{_text(report['score'])}</strong> / {_text(report['max_score'])}</p>"]
+def _failure_lines(test: dict) -> list[str]:
+    """A failed test's lines after "failed" (one per case, or one for all cases)."""
+    return [line.strip() for line in str(test["message"]).splitlines()[1:] if line.strip()]
+
+
+def _verdict(report: dict) -> list[str]:
+    """The top of the page: the score, then the hint, then what stopped the grading."""
+    passed = sum(bool(test["passed"]) for test in report["tests"])
+    tally = f" &middot; {passed} of {len(report['tests'])} tests passed" if report["tests"] else ""
+    parts = [f"<p class=score>Score: <strong>{_text(report['score'])}</strong> / "
+             f"{_text(report['max_score'])}{tally}</p>"]
+    if report["diagnosis"]:
+        parts.append(f"<div class=hint>{_text(_diagnosis_text(report['diagnosis']))}</div>")
     if report.get("error"):
         parts.append(f"<div class=box><strong>Your notebook could not be fully graded:</strong> "
                      f"{_text(report['error'])}</div>")
     if report.get("conflict"):  # the other uploads' names are for the instructor only
         parts.append("<div class=box>More than one upload claims your student id; your instructor "
                      "will check which one counts.</div>")
+    return parts
+
+
+def _why_cell(lines: list[str]) -> str:
+    """The first failure line, the others folded (a <details> needs no script)."""
+    if not lines:
+        return "<td class=why></td>"
+    if len(lines) == 1:
+        return f"<td class=why>{_text(lines[0])}</td>"
+    return (f"<td class=why>{_text(lines[0])}<details><summary>{len(lines) - 1} more case(s)</summary>"
+            + "<br>".join(_text(line) for line in lines[1:]) + "</details></td>")
+
+
+def _tests_table(report: dict) -> str:
+    """One row per test; a reason shared by every failure is said once, under the table."""
+    tests = report["tests"]
+    failures = {test["name"]: _failure_lines(test) for test in tests if not test["passed"]}
+    reasons = {_CASE_PREFIX.sub("", line) for lines in failures.values() for line in lines}
+    shared = len(failures) == len(tests) and len(reasons) == 1
+    rows = "".join(
+        f"<tr><td class=name>{_text(test['name'])}</td>"
+        f"<td class=points>{_text(test['points'])} / {_text(test['max_points'])}</td>"
+        f"<td class={'pass' if test['passed'] else 'fail'}>{'passed' if test['passed'] else 'failed'}</td>"
+        + ("" if shared else _why_cell(failures.get(test["name"], []))) + "</tr>" for test in tests)
+    header = "<tr><th>Test</th><th>Points</th><th>Result</th>" + ("" if shared else "<th>Why</th>") + "</tr>"
+    table = f"<h2>Tests</h2><table class=tests>{header}{rows}</table>"
+    if shared:
+        return table + ("<p>Every test failed for the reason above.</p>" if report.get("error")
+                        else f"<p>Every test failed: {_text(reasons.pop())}</p>")
+    return table + _cases_named(report["assignment"], [line for lines in failures.values() for line in lines])
+
+
+def _cases_named(assignment: str, lines: list[str]) -> str:
+    """What each case named in ``lines`` is, said once."""
+    from autograder.cases import CASES
+    from autograder.checks import describe_case
+
+    text = "\n".join(lines)
+    named = [describe_case(case) for case in CASES.get(assignment, ()) if f"case {case.name!r}" in text]
+    return f"<h3>The cases named above</h3>{_list(named)}" if named else ""
+
+
+def _code(report: dict) -> str:
+    cells = report.get("code") or []
+    return ("<h2>Your graded code</h2>"
+            + "".join(f"<h3>{_text(cell['id'])}</h3><pre>{_text(cell['source'])}</pre>" for cell in cells)
+            if cells else "")
+
+
+def feedback_html(report: dict) -> str:
+    """A readable page: the score and the likely mistake first, then the tests, the code
+    that was graded, integrity notes and what the notebook printed."""
+    parts = [f"<h1>{_text(report['assignment'])}: feedback for {_text(report['student'])}</h1>",
+             *_verdict(report)]
     if report["tests"]:
-        rows = "".join(
-            f"<tr><td>{_text(test['name'])}</td>"
-            f"<td class={'pass' if test['passed'] else 'fail'}>{'passed' if test['passed'] else 'failed'}</td>"
-            f"<td>{_text(test['points'])} / {_text(test['max_points'])}</td>"
-            f"<td><pre>{_text(test['message'])}</pre></td></tr>" for test in report["tests"])
-        parts.append("<h2>Tests</h2><table><tr><th>Test</th><th>Result</th><th>Points</th><th>Details</th></tr>"
-                     f"{rows}</table>")
-    if report["diagnosis"]:
-        parts.append(f"<h2>Diagnosis</h2><p>{_text(_diagnosis_text(report['diagnosis']))}</p>")
+        parts.append(_tests_table(report))
+    parts.append(_code(report))
     if report["integrity"]:
         parts.append("<h2>Integrity notes</h2><p>Your instructor will look at these:</p>"
                      + _list([f"{item.get('cell') or 'notebook'}: {item.get('message')}"
@@ -240,5 +326,7 @@ def feedback_html(report: dict) -> str:
         shown = output[:FEEDBACK_OUTPUT_CHARS] + ("\n[...]" if len(output) > FEEDBACK_OUTPUT_CHARS else "")
         parts.append(f"<h2>What your notebook printed</h2><pre>{_text(shown)}</pre>")
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content=\"width=device-width, initial-scale=1\">"
             f"<title>{_text(report['assignment'])}: {_text(report['student'])}</title>"
-            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+            f"<style>{_STYLE}</style></head><body>\n" + "\n".join(part for part in parts if part)
+            + "\n</body></html>\n")

@@ -1,0 +1,96 @@
+"""The student's side of ``grade``: a feedback page that leads with the verdict and the
+hint, names the real cause of a broken notebook once, and reads on a phone.
+
+One small class is graded once for the module: a correct notebook, a named mistake,
+the untouched release, a syntax error in the answer cell, and the bias-corrected
+states returned in place of the states.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hostile.submissions import correct_answer, mutant_answer, notebook_with, released, write_submission
+from playwright.sync_api import sync_playwright
+from test_browser import CHROMIUM, CHROMIUM_ARGS, chromium_or_skip
+
+from autograder.cli import main
+
+ANSWERS = {
+    "alice": correct_answer("adam"),
+    "bob": mutant_answer("adam"),
+    # An unclosed parenthesis on the answer's last line.
+    "syntax": correct_answer("adam").replace("(np.sqrt(v_hat) + eps), m, v", "(np.sqrt(v_hat) + eps, m, v"),
+    # The notebook warns against it: the states are m and v, not their corrected forms.
+    "hats": correct_answer("adam").replace("eps), m, v", "eps), m_hat, v_hat"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    for student, answer in ANSWERS.items():
+        write_submission(root / "submitted", student, "adam", notebook_with("adam", answer))
+    write_submission(root / "submitted", "untouched", "adam", released("adam"))
+    assert main(["grade", str(root / "submitted"), "--assignment", "adam", "--out", str(root / "out"),
+                 "--timeout", "20", "--jobs", "2"]) == 0
+    return root / "out"
+
+
+def report(graded, student) -> dict:
+    return json.loads((graded / student / "report.json").read_text())
+
+
+def page(graded, student) -> str:
+    return (graded / student / "feedback.html").read_text()
+
+
+def test_verdict_and_hint_lead_then_one_compact_table(graded):
+    text = page(graded, "bob")
+    assert '<meta name=viewport content="width=device-width, initial-scale=1">' in text
+    order = [text.index(marker) for marker in ("Score: <strong>6</strong> / 11", "Likely mistake: eps added inside",
+                                               "<h2>Tests</h2>", "<h2>Your graded code</h2>")]
+    assert order == sorted(order), "score, hint, tests, code: in this order"
+    assert text.count("<table") == 1
+    # A case is described once, however many tests it fails.
+    assert text.count("gradients of size 1e-11..1e-7") == 1
+    assert text.count("case &#x27;tiny_gradients&#x27;:") >= 2
+
+
+def test_graded_code_is_shown_escaped(graded):
+    text = page(graded, "bob")
+    code = re.search(r"<h3>adam_update</h3><pre>(.*?)</pre>", text, re.S)
+    assert code and "np.sqrt(v_hat + eps)" in code.group(1)
+    assert {"id": "adam_update", "source": mutant_answer("adam")} in report(graded, "bob")["code"]
+
+
+def test_untouched_notebook_says_not_implemented_once(graded):
+    untouched, text = report(graded, "untouched"), page(graded, "untouched")
+    assert untouched["error"].startswith("adam_update is not implemented yet")
+    assert untouched["diagnosis"] == [] and untouched["score"] == 0
+    assert text.count("is not implemented yet") == 1
+    assert "NotImplementedError:" not in text and "No known mistake" not in text
+    assert "Every test failed for the reason above." in text
+
+
+def test_syntax_error_is_the_error(graded):
+    error = report(graded, "syntax")["error"]
+    assert error.startswith("SyntaxError: '(' was never closed (cell adam_update, line 6)"), error
+    assert error.endswith("so the notebook does not define a function adam_update()")
+    assert "did you mean" not in page(graded, "syntax")
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_pages_fit_the_screen(graded, width, tmp_path):
+    """Nothing wider than a phone's screen; the screenshots are kept for a look."""
+    chromium_or_skip()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        view = browser.new_page(viewport={"width": width, "height": 800})
+        for student in ("bob", "untouched", "syntax", "hats"):
+            view.goto((graded / student / "feedback.html").as_uri())
+            assert view.evaluate("document.documentElement.scrollWidth") <= width, student
+            view.screenshot(path=tmp_path / f"{student}-{width}.png", full_page=True)
+        browser.close()
