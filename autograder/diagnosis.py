@@ -170,6 +170,26 @@ MISTAKES: dict[str, dict[str, Mistake]] = {
 }
 
 
+def _returns_corrected_states(assignment: str) -> Callable:
+    """The correct update returning its states bias-corrected (m_hat, and Adam's v_hat),
+    which the next step then takes as its m and v: the notebooks warn against it."""
+    correct, defaults = SOLUTIONS[assignment], DEFAULTS[assignment]
+
+    def update(theta, grad, m, state, t, lr=defaults["lr"], beta1=defaults["beta1"],
+               beta2=defaults["beta2"], eps=defaults["eps"]):
+        theta, m, state = correct(theta, grad, m, state, t, lr, beta1, beta2, eps)
+        return theta, m / (1 - beta1**t), state / (1 - beta2**t) if assignment == "adam" else state
+
+    update.__name__ = update.__qualname__ = FUNCTIONS[assignment]
+    return update
+
+
+for _assignment, _returned in (("adam", "m_hat and v_hat instead of m and v"), ("adamax", "m_hat instead of m")):
+    MISTAKES[_assignment]["bias_corrected_states"] = Mistake(
+        "bias_corrected_states", f"the states are returned bias-corrected ({_returned}); return them "
+        "uncorrected: they are the input of the next step", _returns_corrected_states(_assignment))
+
+
 def _same_run(assignment: str, mine: dict, theirs: dict, theta0: np.ndarray) -> bool:
     """Whether two run records agree: the same stop (error kind and step) and values."""
     my_error, their_error = mine.get("error"), theirs.get("error")
