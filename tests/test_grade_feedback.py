@@ -94,3 +94,14 @@ def test_pages_fit_the_screen(graded, width, tmp_path):
             assert view.evaluate("document.documentElement.scrollWidth") <= width, student
             view.screenshot(path=tmp_path / f"{student}-{width}.png", full_page=True)
         browser.close()
+
+
+def test_bias_corrected_states_are_named_and_each_test_judges_its_own_part(graded):
+    """The states come back as m_hat and v_hat: the value tests fail, the form test does
+    not (the NaN its wrong values reach at step 133 of 'mixed_scales' is a value problem)."""
+    hats = report(graded, "hats")
+    assert [entry["mistake"] for entry in hats["diagnosis"]] == ["bias_corrected_states"]
+    assert "Likely mistake: the states are returned bias-corrected" in page(graded, "hats")
+    verdicts = {test["name"]: test["passed"] for test in hats["tests"]}
+    assert verdicts.pop("returns_new_arrays") is True
+    assert not any(verdicts.values())
