@@ -452,6 +452,10 @@ def grade_all(args) -> int:
     with _uninterrupted():
         earlier, other = earlier_reports(out, args.assignment, {s.student for s in intake.submissions})
         write_grades(out, reports + earlier)
+        from autograder.summary import write_summary
+
+        write_summary(out, reports + earlier, {"jobs": args.jobs, "executor": args.executor, "graded": graded,
+                                               "kept": len(plan.kept), "not_gradable": len(plan.refused)})
     if graded < len(plan.todo):
         print(f"\ninterrupted: graded {graded} of {len(plan.todo)}; {out / 'grades.csv'} lists the graded "
               "students; run the same command again to grade the rest", file=sys.stderr)
