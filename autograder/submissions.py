@@ -93,6 +93,7 @@ class Submission:
     problem: str | None = None
     folder: str = ""
     conflict: str | None = None
+    name: str = ""  # the student's name where the LMS gives one (Canvas's lastfirst, Moodle's full name)
 
 
 @dataclass
@@ -211,17 +212,19 @@ class _Claim:
     guess: str | None = None
     assignment_folder: str | None = None
     copies: bool = False  # Canvas: "<name>-1.ipynb" is a resubmission of "<name>.ipynb"
+    name: str = ""  # the student's name in a Canvas or Moodle file name
 
 
 def _lms_claim(top: tuple[str, ...]) -> tuple[str, _Claim] | None:
     """``(LMS, claim)`` for a path (relative to the archive's top) named by Canvas or Moodle."""
     if len(top) >= 2 and (folder := _MOODLE_FOLDER.match(top[0])):
-        return "Moodle", _Claim(folder["id"], f"Moodle: {folder['name']}", top[-1])
+        return "Moodle", _Claim(folder["id"], f"Moodle: {folder['name']}", top[-1], name=folder["name"])
     if len(top) == 1 and (canvas := _CANVAS.match(top[0])):
         return "Canvas", _Claim(canvas["id"], f"Canvas: {canvas['name']}", canvas["file"],
-                                late=bool(canvas["late"]), number=int(canvas["submission"]), copies=True)
+                                late=bool(canvas["late"]), number=int(canvas["submission"]), copies=True,
+                                name=canvas["name"])
     if len(top) == 1 and (flat := _MOODLE_FLAT.match(top[0])):
-        return "Moodle", _Claim(flat["id"], f"Moodle: {flat['name']}", flat["file"])
+        return "Moodle", _Claim(flat["id"], f"Moodle: {flat['name']}", flat["file"], name=flat["name"])
     return None
 
 
@@ -371,11 +374,12 @@ def _settle(student: str, group: _Group, assignment: str, intake: Intake) -> Sub
         intake.note(entry.path, text, student)
     if data is None:
         intake.note(entry.path, f"not graded: {note}", student)
-        return Submission(student, b"", entry.path, claim.late, notes, problem=f"{claim.file_name}: {note}")
+        return Submission(student, b"", entry.path, claim.late, notes, problem=f"{claim.file_name}: {note}",
+                          name=claim.name)
     if note:
         intake.note(entry.path, note, student)
         notes.append(note)
-    return Submission(student, data, entry.path, claim.late, notes)
+    return Submission(student, data, entry.path, claim.late, notes, name=claim.name)
 
 
 def _no_notebook(student: str, claimants: dict[str, _Group]) -> Submission | None:
