@@ -231,8 +231,9 @@ def diagnose(assignment: str, outputs: dict) -> list[dict]:
 
     Returns ``[]`` when the outputs match the reference, else one entry per matching
     mistake, ``{"mistake": name, "description": ..., "first_divergence": ...}``
-    (see :func:`first_divergence`), or a single entry with ``"mistake": None`` and
-    the description "no known mistake".
+    (see :func:`first_divergence`), or a single entry with ``"mistake": None``, the
+    description "no known mistake" and the structural diagnosis, ``"hint"`` and
+    ``"findings"`` (see :func:`autograder.structure.structural_diagnosis`).
     """
     divergence = first_divergence(assignment, outputs)
     if divergence is None:
@@ -246,7 +247,24 @@ def diagnose(assignment: str, outputs: dict) -> list[dict]:
                if all(_same_run(assignment, records[name], mistake_run(assignment, mistake.name, name),
                                 fixtures[f"{name}/theta"][0])
                       for name in names)]
-    return matches or [{"mistake": None, "description": "no known mistake", "first_divergence": divergence}]
+    if matches:
+        return matches
+    return [{"mistake": None, "description": "no known mistake", "first_divergence": divergence,
+             **_structure(assignment, records, divergence)}]
+
+
+def _structure(assignment: str, records: dict, divergence: dict) -> dict:
+    """The structural diagnosis of what no named mistake explains (empty if it fails:
+    the entry keeps the divergence, and grading its verdicts)."""
+    from autograder.reference import load_inputs
+    from autograder.structure import structural_diagnosis  # it imports this module
+
+    diverging = sorted((step, quantity) for quantity, step in divergence["quantities"].items() if step)
+    try:
+        return structural_diagnosis(assignment, records, load_inputs(assignment),
+                                    [quantity for _, quantity in diverging])
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):  # hostile values; the hint is lost only
+        return {"hint": "", "findings": []}
 
 
 def format_diagnosis(entries: list[dict]) -> str:
@@ -264,7 +282,8 @@ def format_diagnosis(entries: list[dict]) -> str:
              f"{divergence['case']!r} ({', '.join(details)}).")
     known = [entry for entry in entries if entry["mistake"]]
     if not known:
-        return f"No known mistake matches. {where}"
+        hint = entries[0].get("hint")
+        return f"No known mistake matches. {hint + ' ' if hint else ''}{where}"
     return "Likely mistake: " + "; or ".join(entry["description"] for entry in known) + f". {where}"
 
 
