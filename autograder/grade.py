@@ -19,7 +19,8 @@ or changed name; a student whose files cannot be graded gets a zero report that 
 Re-runs: a ``report.json`` already there is kept only when its ``grading_key`` matches:
 the same notebook, assignment, fixtures, grader code and settings (limits, sandbox,
 released notebook); otherwise, or with ``--force``, the student is graded again, and the
-summary says which were kept and why the others were graded. ``grades.csv`` lists every
+summary says which were kept and why the others were graded. ``--student ID`` (repeatable)
+grades only those students again and leaves the other reports as they are. ``grades.csv`` lists every
 student graded into ``DIR`` for this assignment: grading section B after section A into
 one folder keeps A's rows, each row's ``source`` naming the submissions it was graded
 from. Ctrl-C stops grading, writes ``grades.csv`` for what was graded and exits with 130.
@@ -37,11 +38,15 @@ import signal
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 #: Size of the sandbox's private /tmp, shared by the submissions it runs one after another.
 TMP_BYTES = 64 << 20
+#: Notebooks up to this size are read in the grading process (their parsing costs at most
+#: tens of MB); larger ones in a limited child process (:mod:`autograder.limited`), which
+#: costs a fork (~20 ms here).
+PARSE_IN_PROCESS_CHARS = 1 << 20
 
 
 def register(subparsers) -> None:
@@ -53,6 +58,9 @@ def register(subparsers) -> None:
     parser.add_argument("--assignment", required=True, help="assignment name (adam or adamax)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--jobs", type=int, default=1, help="grading processes")
+    parser.add_argument("--student", action="append", metavar="ID",
+                        help="grade only this student again, even if the report is up to date (repeatable); "
+                             "the others' reports stay as they are")
     parser.add_argument("--force", action="store_true",
                         help="grade every student again, even those whose report is up to date")
     parser.add_argument("--release", type=Path,
@@ -145,7 +153,10 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
     assignment = settings["assignment"]
     outputs = None
     try:
-        prepared = limited.call(prepare, submission["notebook"], settings["released"])
+        if len(submission["notebook"]) <= PARSE_IN_PROCESS_CHARS:
+            prepared = prepare(submission["notebook"], settings["released"])
+        else:
+            prepared = limited.call(prepare, submission["notebook"], settings["released"])
     except limited.ChildFailed as error:
         report["error"] = f"the notebook could not be graded: {error}"
     else:
@@ -330,7 +341,8 @@ def _pending(intake, out: Path, force: bool, settings: dict, source: Path) -> _P
     plan, base = _Plan(), grading_key(settings)
     for submission in intake.submissions:
         digest = hashlib.sha256(submission.notebook).hexdigest()
-        about = {"folder": submission.folder, "source": str(source), "file": submission.origin,
+        about = {"folder": submission.folder, "name": submission.name, "late": submission.late,
+                 "source": str(source), "file": submission.origin,
                  "conflict": submission.conflict, "grading_key": {**base, "notebook_sha256": digest}}
         entry = {"student": submission.student, "notebook": submission.notebook.decode("utf-8", "replace"),
                  "sha256": digest, "notes": submission.notes}
@@ -443,7 +455,8 @@ def grade_all(args) -> int:
               "conflict": s.conflict} for s in intake.submissions]
     write_atomic(out / "intake.json", json.dumps({"submissions": found, "log": intake.log}, indent=2,
                                                  ensure_ascii=False) + "\n")
-    plan = _pending(intake, out, args.force, settings, args.submissions.resolve())
+    intake = _only(intake, args.student, args.submissions)
+    plan = _pending(intake, out, args.force or bool(args.student), settings, args.submissions.resolve())
     _say_plan(plan)
     reports = plan.refused + plan.kept
     for report in plan.refused + plan.refreshed:
@@ -462,6 +475,18 @@ def grade_all(args) -> int:
         return 130
     _say_done(args, out, plan, reports, earlier, other)
     return 0
+
+
+def _only(intake, students: list[str] | None, source: Path):
+    """With ``--student``: the intake cut to those students, who must all have submitted."""
+    if not students:
+        return intake
+    missing = sorted(set(students) - {submission.student for submission in intake.submissions})
+    if missing:
+        raise UsageError(f"--student: no submission of {', '.join(missing)} in {source}")
+    print(f"grading only {', '.join(sorted(set(students)))} (--student); the other reports stay as they are",
+          file=sys.stderr)
+    return replace(intake, submissions=[s for s in intake.submissions if s.student in students])
 
 
 @contextlib.contextmanager

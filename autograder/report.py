@@ -11,9 +11,12 @@ start of what the notebook printed), ``sandbox`` (mode, warnings, wall time),
 ``notebook_sha256``, ``grading_key`` (everything the grade depends on: a report is kept
 on resume only when it matches), ``folder`` (the report's folder, a safe name that may
 differ from the id), ``source`` and ``file`` (the submissions folder or zip, and the
-file in it, graded) and ``conflict`` (``null``, or the uploads that claim one id).
+file in it, graded), ``conflict`` (``null``, or the uploads that claim one id), ``name``
+and ``late`` (the student's name and the late flag, where the LMS gives them) and
+``code`` (the cells that were graded, ``[{"id", "source"}]``, cut to :data:`CODE_CHARS`).
 
-``grades.csv`` has one row per report; a cell a spreadsheet would read as a formula
+``grades.csv`` has one row per report, with each test's points and the diagnosis (the
+named mistakes' short names, ``unknown`` when none matched); a cell a spreadsheet would read as a formula
 (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is prefixed with
 ``'``, as OWASP recommends against CSV injection.
 
@@ -36,8 +39,8 @@ import tempfile
 from pathlib import Path
 
 REQUIRED_KEYS = ("student", "assignment", "score", "max_score", "tests", "diagnosis", "integrity", "error")
-CSV_COLUMNS = ("student", "assignment", "score", "max_score", "tests_passed", "tests", "integrity_flags", "error",
-               "conflict", "source", "file")
+CSV_COLUMNS = ("student", "name", "assignment", "score", "max_score", "late", "tests_passed", "tests",
+               "diagnosis", "integrity_flags", "error", "conflict", "source", "file")
 #: First characters that make a spreadsheet run a cell as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: How much of the notebook's printed output the feedback page shows.
@@ -164,20 +167,35 @@ def _cell(value):
     return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
+def _mistakes(report: dict) -> str:
+    """The diagnosis in a cell: the named mistakes' short names, "unknown" when none matched."""
+    names = [entry.get("mistake") or "unknown" for entry in report["diagnosis"] if isinstance(entry, dict)]
+    return "; ".join(names)
+
+
+def _row(report: dict, test_names: list[str]) -> dict:
+    points = {test["name"]: test["points"] for test in report["tests"]}
+    return {"student": report["student"], "name": report.get("name"), "assignment": report["assignment"],
+            "score": report["score"], "max_score": report["max_score"], "late": "late" if report.get("late") else "",
+            "tests_passed": sum(bool(test["passed"]) for test in report["tests"]),
+            "tests": len(report["tests"]), **{name: points.get(name) for name in test_names},
+            "diagnosis": _mistakes(report), "integrity_flags": len(report["integrity"]),
+            "error": report["error"], "conflict": report.get("conflict"),
+            "source": report.get("source"), "file": report.get("file")}
+
+
 def write_grades(out: Path, reports: list[dict]) -> None:
-    """``out/grades.csv``, one row per report, sorted by student id."""
+    """``out/grades.csv``, one row per report, sorted by student id: the columns of
+    :data:`CSV_COLUMNS`, with one column per test (its points) after ``tests``."""
+    test_names = list(dict.fromkeys(test["name"] for report in reports for test in report["tests"]))
+    columns = [*CSV_COLUMNS[:CSV_COLUMNS.index("tests") + 1], *test_names,
+               *CSV_COLUMNS[CSV_COLUMNS.index("tests") + 1:]]
     buffer = io.StringIO()
     # RFC 4180's CRLF: a cell holding a bare carriage return is then quoted too.
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for report in sorted(reports, key=lambda report: (report["student"], report_folder(report))):
-        row = {"student": report["student"], "assignment": report["assignment"],
-               "score": report["score"], "max_score": report["max_score"],
-               "tests_passed": sum(bool(test["passed"]) for test in report["tests"]),
-               "tests": len(report["tests"]), "integrity_flags": len(report["integrity"]),
-               "error": report["error"], "conflict": report.get("conflict"),
-               "source": report.get("source"), "file": report.get("file")}
-        writer.writerow({column: _cell(value) for column, value in row.items()})
+        writer.writerow({column: _cell(value) for column, value in _row(report, test_names).items()})
     write_atomic(out / "grades.csv", buffer.getvalue())
 
 

@@ -1,5 +1,7 @@
-"""The student's side of ``grade``: a feedback page that leads with the verdict and the
-hint, names the real cause of a broken notebook once, and reads on a phone.
+"""``grade`` as a student and an instructor meet it: a feedback page that leads with the
+verdict and the hint, names the real cause of a broken notebook once and reads on a
+phone; a grades.csv with each test's points, the mistake, the late flag and the names;
+one student graded again.
 
 One small class is graded once for the module: a correct notebook, a named mistake,
 the untouched release, a syntax error in the answer cell, and the bias-corrected
@@ -8,14 +10,17 @@ states returned in place of the states.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+import zipfile
 
 import pytest
 from hostile.submissions import correct_answer, mutant_answer, notebook_with, released, write_submission
 from playwright.sync_api import sync_playwright
 from test_browser import CHROMIUM, CHROMIUM_ARGS, chromium_or_skip
 
+from autograder.checks import TESTS
 from autograder.cli import main
 
 ANSWERS = {
@@ -105,3 +110,37 @@ def test_bias_corrected_states_are_named_and_each_test_judges_its_own_part(grade
     verdicts = {test["name"]: test["passed"] for test in hats["tests"]}
     assert verdicts.pop("returns_new_arrays") is True
     assert not any(verdicts.values())
+
+
+# --- the instructor's side: grades.csv, one student graded again ------------------------
+
+
+def test_grades_csv_has_test_points_diagnosis_late_flag_and_names(tmp_path):
+    archive = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("doejane_1234_5678_adam.ipynb", json.dumps(notebook_with("adam", correct_answer("adam"))))
+        bundle.writestr("roeric_late_99_5680_adam.ipynb", json.dumps(notebook_with("adam", mutant_answer("adam"))))
+    assert main(["grade", str(archive), "--assignment", "adam", "--out", str(tmp_path / "out")]) == 0
+    with open(tmp_path / "out" / "grades.csv", newline="") as stream:
+        reader = csv.DictReader(stream)
+        rows = {row["student"]: row for row in reader}
+    assert reader.fieldnames == ["student", "name", "assignment", "score", "max_score", "late", "tests_passed",
+                                 "tests", *(spec.name for spec in TESTS["adam"]), "diagnosis", "integrity_flags",
+                                 "error", "conflict", "source", "file"]
+    assert (rows["1234"]["name"], rows["1234"]["late"], rows["1234"]["diagnosis"]) == ("doejane", "", "")
+    assert (rows["99"]["name"], rows["99"]["late"], rows["99"]["diagnosis"]) == ("roeric", "late", "eps_inside_sqrt")
+    assert rows["99"]["tiny_gradients"] == "0" and rows["99"]["long_run"] == "2"
+    assert sum(int(rows["99"][spec.name]) for spec in TESTS["adam"]) == int(rows["99"]["score"])
+
+
+def test_student_option_grades_only_those_again(graded, capsys):
+    before = {student: (graded / student / "report.json").stat().st_mtime_ns for student in ("alice", "bob")}
+    submitted = graded.parent / "submitted"
+    assert main(["grade", str(submitted), "--assignment", "adam", "--out", str(graded), "--student", "bob"]) == 0
+    assert "grading 1 (1 forced)" in capsys.readouterr().err
+    assert (graded / "alice" / "report.json").stat().st_mtime_ns == before["alice"]
+    assert (graded / "bob" / "report.json").stat().st_mtime_ns != before["bob"]
+    with open(graded / "grades.csv", newline="") as stream:
+        assert {row["student"] for row in csv.DictReader(stream)} == {"alice", "bob", "syntax", "hats", "untouched"}
+    assert main(["grade", str(submitted), "--assignment", "adam", "--out", str(graded), "--student", "nobody"]) == 2
+    assert "--student: no submission of nobody" in capsys.readouterr().err
