@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from autograder.cases import CASES, FUNCTIONS, STATE_NAMES, get_case, lookup
-from autograder.execute import run_submission
+from autograder.execute import record_problem, run_submission
 from autograder.reference import load_fixtures, load_inputs
 
 TOLERANCE = 3e-3
@@ -155,29 +155,6 @@ def fixture_record(assignment: str, case_name: str, fixtures: dict) -> dict:
     names = STATE_NAMES[assignment]
     theta = fixtures[f"{case_name}/theta"]
     return {"theta0": theta[0], "theta": theta[1:], **{name: fixtures[f"{case_name}/{name}"] for name in names}}
-
-
-def _well_formed_event(event, fields: dict) -> bool:
-    return event is None or (isinstance(event, dict)
-                             and all(isinstance(event.get(key), kind) for key, kind in fields.items()))
-
-
-def record_problem(record, case, assignment: str) -> str | None:
-    """Why a run record cannot be judged (malformed data from a child process), or None."""
-    names = ("theta", *STATE_NAMES[assignment])
-    if not isinstance(record, dict):
-        return "no outputs were recorded"
-    if not (_well_formed_event(record.get("error"), {"kind": str, "step": int, "message": str})
-            and _well_formed_event(record.get("mutated"), {"step": int, "inputs": list})):
-        return "the recorded error or mutation is malformed"
-    for name in names:
-        value = record.get(name)
-        if (not isinstance(value, np.ndarray) or value.dtype != np.float64 or value.shape[1:] != case.shape
-                or value.ndim != len(case.shape) + 1 or len(value) > case.steps):
-            return f"the recorded {name} is malformed"
-    if len({len(record[name]) for name in names}) != 1:
-        return "the recorded arrays have different lengths"
-    return None
 
 
 def usable_records(assignment: str, outputs) -> dict:

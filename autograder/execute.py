@@ -1,10 +1,9 @@
 """Run a submitted update function on the fixture cases and record what it returns.
 
-:func:`run_submission` runs in whatever process calls it (the nbgrader kernel, a test)
-and returns plain data only.  In a grading sandbox the loop (:func:`drive_case`) and the
-call (:func:`call_step`) run in two processes, see :mod:`autograder.runner`.  Running a
-case needs NumPy, the case definitions and the case's inputs, never torch nor the
-expected values.
+:func:`run_submission` runs in whatever process calls it (the nbgrader kernel, a test,
+the student's process of a grading sandbox, see :mod:`autograder.runner`) and returns
+plain data only.  Running a case needs NumPy, the case definitions and the case's
+inputs, never torch nor the expected values.
 
 Output format (``outputs``)::
 
@@ -127,6 +126,29 @@ def _unchanged(before: np.ndarray, after: np.ndarray) -> bool:
     return before.shape == after.shape and before.tobytes() == after.tobytes()
 
 
+def _well_formed_event(event, fields: dict) -> bool:
+    return event is None or (isinstance(event, dict)
+                             and all(isinstance(event.get(key), kind) for key, kind in fields.items()))
+
+
+def record_problem(record, case, assignment: str) -> str | None:
+    """Why a run record cannot be judged (malformed data from a child process), or None."""
+    names = ("theta", *STATE_NAMES[assignment])
+    if not isinstance(record, dict):
+        return "no outputs were recorded"
+    if not (_well_formed_event(record.get("error"), {"kind": str, "step": int, "message": str})
+            and _well_formed_event(record.get("mutated"), {"step": int, "inputs": list})):
+        return "the recorded error or mutation is malformed"
+    for name in names:
+        value = record.get(name)
+        if (not isinstance(value, np.ndarray) or value.dtype != np.float64 or value.shape[1:] != case.shape
+                or value.ndim != len(case.shape) + 1 or len(value) > case.steps):
+            return f"the recorded {name} is malformed"
+    if len({len(record[name]) for name in names}) != 1:
+        return "the recorded arrays have different lengths"
+    return None
+
+
 def call_step(func, function: str, names: tuple[str, str, str], arguments: dict, step: int,
               hyper: dict) -> tuple[list | None, dict | None, list[str]]:
     """Call ``func`` once on copies of ``arguments``: ``(values, error, modified inputs)``.
@@ -150,9 +172,8 @@ def call_step(func, function: str, names: tuple[str, str, str], arguments: dict,
 def drive_case(assignment: str, case: Case, inputs: dict, call) -> dict:
     """Run ``case`` from ``inputs``, feeding the returned states back step after step.
 
-    ``call(arguments, step, hyper)`` performs one step as :func:`call_step` does: in
-    this process, or in the student's process of a grading sandbox
-    (:mod:`autograder.runner`), where this loop runs outside the student's reach.
+    ``call(arguments, step, hyper)`` performs one step as :func:`call_step` does (the
+    sandbox's driver passes one that reports why the run stopped).
     """
     first, second = STATE_NAMES[assignment]
     names = ("theta", first, second)

@@ -15,17 +15,20 @@ and result pipes), forks a **driver** that forks the **student's process**:
 * the student's process applies the resource limits, moves to a fresh 0700 folder,
   drops to ``UID`` (unless ``none``), executes the student's cells in one namespace
   (an error in one cell is recorded and the next cell still runs), says how that went
-  and then answers one call of the student's function per request from the driver;
-* the driver holds the only copy of the result pipe, runs the loop of every case
-  (:func:`autograder.execute.drive_case`), sending each step's arguments and checking
-  each answer, and writes the reply: the run records it built itself, and what the
-  student's process said about its cells, marked as its own word.
+  and then runs the student's function through each case the driver sends
+  (:func:`autograder.execute.run_case`) and sends back its run record;
+* the driver holds the only copy of the result pipe, sends the cases one by one with
+  their stored inputs, checks every record it gets back against the case (shapes,
+  lengths, finite values, error kinds) and rebuilds it, stops the student's process
+  at the deadline, and writes the reply: the records, and what the student's process
+  said about its cells, marked as its own word.
 
 The student's process cannot write the reply: it never holds the result pipe, runs
 as another uid than the driver (which is also not dumpable, so it cannot be traced or
-read through ``/proc``), and can only answer the calls it is asked. An answer that is
-not a well-formed answer to the call ends the run as a protocol violation, reported
-as such. The request is ``{"request": {"assignment", "function", "cells": [{"id",
+read through ``/proc``), and can only send run records, which hold nothing but what a
+function returned. Anything else ends the run as a protocol violation, reported as
+such. Whatever produced a well-formed record, nothing in the sandbox knows the
+expected values, so a record that matches them was computed by the student's code. The request is ``{"request": {"assignment", "function", "cells": [{"id",
 "source"}], "inputs": {case: {"theta", "grads", <states>}}}, "limits": {...}}``.
 
 A ``kill`` packet, or the driver's end, makes the zygote kill every process of the
@@ -59,6 +62,8 @@ MESSAGE_CHARS = 2000
 WATCHED_MODULES = ("numpy", "numpy.linalg", "builtins", "math")
 #: Largest message the driver accepts from the student's process.
 ANSWER_BYTES = 4 << 20
+#: Most failing cells the reply names.
+REPORTED_CELL_ERRORS = 50
 #: Share of the wall-clock limit after which the driver stops waiting and reports what it has.
 DRIVER_DEADLINE = 0.9
 _HEADER = struct.Struct("<Q")
@@ -179,9 +184,9 @@ def receive(fd: int, limit: int = ANSWER_BYTES, wait=lambda: None):
 
 
 def serve(request: dict, calls: int, answers: int) -> None:
-    """Run the cells, say how that went, then answer calls until the driver closes ``calls``."""
+    """Run the cells, say how that went, then run each case the driver sends on ``calls``."""
     from autograder import execute
-    from autograder.cases import STATE_NAMES
+    from autograder.cases import get_case
 
     sys.meta_path.append(NotForGrading())
     names_before = snapshot()
@@ -202,15 +207,14 @@ def serve(request: dict, calls: int, answers: int) -> None:
     send(answers, hello)
     if hello["error"]:
         return
-    names = ("theta", *STATE_NAMES[request["assignment"]])
+    assignment = request["assignment"]
     while True:
         try:
-            call = receive(calls, limit=1 << 62)
+            message = receive(calls, limit=1 << 62)
         except EOFError:
             return
-        values, error, changed = execute.call_step(function, function_name, names, call["arguments"],
-                                                   call["step"], call["hyper"])
-        send(answers, {"values": values, "error": error, "mutated": changed})
+        case = get_case(assignment, message["case"])
+        send(answers, execute.run_case(assignment, case, function, message["inputs"]))
 
 
 def student(folder: str, message: dict, output: int, calls: int, answers: int, uid: int | None) -> None:
@@ -236,7 +240,7 @@ def student(folder: str, message: dict, output: int, calls: int, answers: int, u
 
 
 class Student:
-    """The driver's view of the student's process: calls with a deadline, answers checked."""
+    """The driver's view of the student's process: cases sent with a deadline, records checked."""
 
     def __init__(self, pid: int, calls: int, answers: int, deadline: float, wall_limit: float):
         self.pid, self.calls, self.answers = pid, calls, answers
@@ -291,61 +295,61 @@ class Student:
             return self.end("protocol", str(error))
         return self.end("ended")
 
-    def call(self, arguments: dict, step: int, hyper: dict):
-        """One step, as :func:`autograder.execute.call_step` returns it."""
-        if self.ended is not None:
-            return None, dict(self.ended), []
-        try:
-            send(self.calls, {"arguments": arguments, "step": step, "hyper": hyper})
-            answer = self.receive()
-            return checked_answer(answer, arguments)
-        except (OSError, EOFError, TimeoutError, ProtocolError) as error:
-            return None, self.failure(error), []
+    def run_case(self, assignment: str, case, inputs: dict) -> dict:
+        """The run record of ``case``, checked; once the process is gone, a record of why."""
+        from autograder import execute
+
+        if self.ended is None:
+            try:
+                send(self.calls, {"case": case.name, "inputs": inputs})
+                return checked_record(self.receive(), assignment, case)
+            except (OSError, EOFError, TimeoutError, ProtocolError) as error:
+                self.failure(error)
+        return execute.drive_case(assignment, case, inputs, lambda *_: (None, dict(self.ended), []))
 
 
-def checked_answer(answer, arguments: dict):
-    """``(values, error, mutated)`` from the student's process, re-validated here."""
+def checked_record(record, assignment: str, case) -> dict:
+    """A run record from the student's process, re-validated and rebuilt here."""
     import numpy
 
     from autograder import execute
+    from autograder.cases import STATE_NAMES
 
-    if not isinstance(answer, dict) or set(answer) != {"values", "error", "mutated"}:
-        raise ProtocolError("an answer that is not (values, error, mutated)")
-    mutated, error, values = answer["mutated"], answer["error"], answer["values"]
-    if not isinstance(mutated, list) or not all(isinstance(name, str) and name in arguments for name in mutated):
-        raise ProtocolError("a malformed list of modified inputs")
-    if error is not None:
-        if not (isinstance(error, dict) and error.get("kind") in execute.FUNCTION_ERROR_KINDS
-                and isinstance(error.get("message"), str)):
-            raise ProtocolError("a malformed error")
-        return None, {"kind": error["kind"], "message": error["message"][:MESSAGE_CHARS]}, mutated
-    names = [name for name in arguments if name != "grad"]
-    if not isinstance(values, list) or len(values) != 3:
-        raise ProtocolError("not three returned arrays")
-    checked = []
-    for name, value in zip(names, values):
-        if not isinstance(value, numpy.ndarray) or value.dtype != numpy.float64:
-            raise ProtocolError(f"{name} is not a float64 array")
-        array, problem = execute.as_float_array(name, value, arguments["theta"].shape)
-        if problem:
-            return None, problem, mutated
-        checked.append(array)
-    return checked, None, mutated
+    names = ("theta", *STATE_NAMES[assignment])
+    problem = execute.record_problem(record, case, assignment)
+    if problem is None and set(record) != {*names, "error", "mutated"}:
+        problem = "a record with other fields"
+    if problem:
+        raise ProtocolError(f"case {case.name!r}: {problem}")
+    completed, error, mutated = len(record["theta"]), record["error"], record["mutated"]
+    if not all(numpy.isfinite(record[name]).all() for name in names):
+        raise ProtocolError(f"case {case.name!r}: NaN or inf recorded as returned values")
+    if error is None and completed != case.steps or error is not None and (
+            error["kind"] not in execute.FUNCTION_ERROR_KINDS or error["step"] != completed + 1):
+        raise ProtocolError(f"case {case.name!r}: the record's length and error disagree")
+    if mutated is not None and not (0 < mutated["step"] <= case.steps
+                                    and set(mutated["inputs"]) <= {"grad", *names} and mutated["inputs"]):
+        raise ProtocolError(f"case {case.name!r}: a malformed list of modified inputs")
+    checked = {name: numpy.array(record[name], dtype=numpy.float64) for name in names}
+    checked["error"] = None if error is None else {
+        "kind": error["kind"], "step": error["step"], "message": error["message"][:MESSAGE_CHARS]}
+    checked["mutated"] = None if mutated is None else {"step": mutated["step"], "inputs": list(mutated["inputs"])}
+    return checked
 
 
 def _plain_cells(cells, expected: list[dict]) -> list[dict]:
-    """The student's process's account of its cells, kept only where well formed."""
+    """The cells that failed, as the student's process tells, kept only where well formed
+    (and at most :data:`REPORTED_CELL_ERRORS` of them, so the reply stays small)."""
     if not isinstance(cells, list):
         return []
-    ids = [cell["id"] for cell in expected]
-    return [{"id": cell["id"], "error": cell["error"][:MESSAGE_CHARS] if isinstance(cell["error"], str) else None}
-            for cell in cells[: len(ids)]
-            if isinstance(cell, dict) and cell.get("id") in ids and isinstance(cell.get("error"), (str, type(None)))]
+    ids = {cell["id"] for cell in expected}
+    failed = [{"id": cell["id"], "error": cell["error"][:MESSAGE_CHARS]} for cell in cells[: len(expected)]
+              if isinstance(cell, dict) and cell.get("id") in ids and isinstance(cell.get("error"), str)]
+    return failed[:REPORTED_CELL_ERRORS]
 
 
 def conduct(request: dict, student: Student) -> dict:
     """Everything the driver reports: ``{"cells", "replaced", "outputs", "error", "protocol"}``."""
-    from autograder import execute
     from autograder.cases import get_case
 
     reply = {"cells": [], "replaced": [], "outputs": None, "error": None, "protocol": None}
@@ -373,7 +377,7 @@ def conduct(request: dict, student: Student) -> dict:
     reply["outputs"] = {"assignment": assignment, "cases": {}}
     for name, inputs in request["inputs"].items():
         was_running = student.ended is None
-        record = execute.drive_case(assignment, get_case(assignment, name), inputs, student.call)
+        record = student.run_case(assignment, get_case(assignment, name), inputs)
         reply["outputs"]["cases"][name] = record
         if was_running and student.ended is not None:
             reply["error"] = f"{student.ended['message']} (case {name!r}, step {record['error']['step']})"

@@ -93,7 +93,7 @@ class Limits:
     processes: int = 64
     file_bytes: int = 16 << 20
     output_bytes: int = 64 << 10
-    result_bytes: int = 64 << 20
+    result_bytes: int = 8 << 20  # the driver's reply is far smaller (see runner.conduct)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
