@@ -31,7 +31,7 @@ from autograder.execute import quiet
 
 #: What a faulty line's error can look like.
 NATURES = ("sign", "constant_factor", "t_factor", "shift", "missing_term", "wrong_quantity",
-           "wrong_weight", "eps", "power", "other")
+           "wrong_weight", "eps", "power", "precision", "other")
 #: Cases in the order their lines are characterised: distinct hyperparameter values
 #: first (the ``zeros`` case has beta1 = 1 - beta1 = 0.5), eps-dominated ones last.
 CASE_ORDER = ("default_long", "scalar", "mixed_scales", "zeros", "tiny_gradients")
@@ -55,8 +55,12 @@ class Run:
     t: np.ndarray       # (k, 1, ...) step numbers, broadcastable against g
     m: np.ndarray       # (k + 1, *shape)
     s: np.ndarray       # (k + 1, *shape): v or u
-    update: np.ndarray  # (k, *shape)
+    theta: np.ndarray   # (k + 1, *shape)
     hyper: dict
+
+    @property
+    def update(self) -> np.ndarray:
+        return np.diff(self.theta, axis=0)
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ def make_run(assignment: str, case_name: str, record: dict, case_inputs: dict) -
         return np.concatenate([np.asarray(case_inputs[name], dtype=np.float64)[None], record[name]])
 
     return Run(g=grads, t=np.arange(1.0, k + 1).reshape(k, *[1] * (grads.ndim - 1)),
-               m=with_start(first), s=with_start(second), update=np.diff(with_start("theta"), axis=0),
+               m=with_start(first), s=with_start(second), theta=with_start("theta"),
                hyper=get_case(assignment, case_name).hyperparameters(assignment))
 
 
@@ -344,6 +348,16 @@ def _offset_nature(assignment, run, got, expected) -> tuple[str, str] | None:
                    "check how and where eps enters")
 
 
+def _precision_nature(run, got, expected) -> tuple[str, str] | None:
+    """Wrong by no more than the float32 rounding of theta: the arithmetic, not the formula."""
+    wrong = line_errors(got, expected) > TOLERANCE
+    rounding = 2 * np.spacing(np.abs(run.theta[1:]).astype(np.float32)).astype(np.float64)
+    if not np.all(np.abs(got - expected)[wrong] <= np.nan_to_num(rounding[wrong], posinf=0.0)):
+        return None
+    return "precision", ("it is off by no more than single-precision rounding of theta: compute in float64 "
+                         "(NumPy's default)")
+
+
 def _update_nature(assignment, run, got) -> tuple[str, str] | None:
     """The update: computed from the previous step's states, or from the gradient instead of m."""
     eps = run.hyper["eps"]
@@ -387,7 +401,8 @@ def line_nature(assignment: str, run: Run, quantity: str, got: np.ndarray, expec
     first, second = STATE_NAMES[assignment]
     clean = (_scale(assignment, run, quantity, expected) >= EPS_RANGE * run.hyper["eps"]) | (quantity == first)
     if quantity == "update":
-        analyses = [lambda: _offset_nature(assignment, run, got, expected),
+        analyses = [lambda: _precision_nature(run, got, expected),
+                    lambda: _offset_nature(assignment, run, got, expected),
                     lambda: _update_nature(assignment, run, got),
                      lambda: _ratio_nature(run, got, expected, clean),
                      lambda: _power_nature(assignment, run, got, expected, clean)]
