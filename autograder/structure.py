@@ -311,7 +311,8 @@ def _max_nature(run, quantity, got, prev) -> tuple[str, str] | None:
             if not matches(got, np.maximum(decay * prev, term + eps)):
                 continue
             if term_name != "|g|":
-                return "wrong_quantity", f"{quantity} behaves like a max over {term_name}: check what it keeps the max of"
+                return "wrong_quantity", (f"{quantity} behaves like a max over {term_name}: check what it keeps "
+                                          "the max of")
             if decay_name == "1":
                 return "wrong_weight", "its previous value is not decayed before the max"
             return "wrong_weight", f"its previous value is decayed by {decay_name} before the max"
@@ -397,19 +398,20 @@ def _power_nature(assignment, run, got, expected, clean) -> tuple[str, str] | No
 
 
 def line_nature(assignment: str, run: Run, quantity: str, got: np.ndarray, expected: np.ndarray) -> tuple[str, str]:
-    """``(nature, detail)`` of a line that is wrong far from eps on one run (see :data:`NATURES`)."""
+    """``(nature, detail)`` of a line that is wrong far from eps on one run (see :data:`NATURES`):
+    the first analysis that recognises it, the most specific first."""
     first, second = STATE_NAMES[assignment]
     clean = (_scale(assignment, run, quantity, expected) >= EPS_RANGE * run.hyper["eps"]) | (quantity == first)
     if quantity == "update":
         analyses = [lambda: _precision_nature(run, got, expected),
                     lambda: _offset_nature(assignment, run, got, expected),
                     lambda: _update_nature(assignment, run, got),
-                     lambda: _ratio_nature(run, got, expected, clean),
-                     lambda: _power_nature(assignment, run, got, expected, clean)]
+                    lambda: _ratio_nature(run, got, expected, clean),
+                    lambda: _power_nature(assignment, run, got, expected, clean)]
     else:
         prev = run.m[:-1] if quantity == first else run.s[:-1]
         analyses = [lambda: _ratio_nature(run, got, expected, clean),
-                     lambda: _linear_nature(assignment, run, quantity, got, prev)]
+                    lambda: _linear_nature(assignment, run, quantity, got, prev)]
         if assignment == "adamax" and quantity == second:
             analyses += [lambda: _max_nature(run, quantity, got, prev)]
         analyses += [lambda: _growth_nature(assignment, run, quantity, got, prev)]

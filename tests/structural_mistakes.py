@@ -129,6 +129,16 @@ ADAM = {
     "v_of_abs_g_cubed": (_adam(s_rule=lambda v, g, m, b1, b2, eps: _ewma(v, np.abs(g) ** 3, b2)),
                          {"v": {"wrong_quantity"}}),
     "v_never_updated": (_adam(s_rule=lambda v, g, m, b1, b2, eps: v), {"v": {"missing_term"}}),
+    # Written after the set above was measured, and not tuned on.
+    "bias_correction_without_power": (_adam(step_rule=_adam_step_with(lambda m, t, b1: m / (1 - b1), _root_v_hat)),
+                                      {"update": {"t_factor"}}),
+    "eps_squared_inside_sqrt": (_adam(step_rule=_adam_step_with(_m_hat, lambda v, t, b2, eps:
+                                                                np.sqrt(v / (1 - b2**t) + eps**2))), {"update": {"eps"}}),
+    "m_decay_applied_to_both_terms": (_adam(m_rule=lambda m, g, b1, b2, lr: b1 * (m + (1 - b1) * g)),
+                                      {"m": {"wrong_weight"}}),
+    "update_scaled_by_one_minus_beta1": (_adam(step_rule=lambda m, v, mo, vo, g, t, lr, b1, b2, eps:
+                                               (1 - b1) * _adam_step(m, v, mo, vo, g, t, lr, b1, b2, eps)),
+                                         {"update": {"constant_factor"}}),
 }
 
 ADAMAX = {
@@ -184,6 +194,19 @@ ADAMAX = {
     "m_of_abs_g": (_adamax(m_rule=lambda m, g, b1, b2, lr: _ewma(m, np.abs(g), b1)), {"m": {"wrong_quantity"}}),
     "bias_correction_sqrt": (_adamax(step_rule=lambda m, u, mo, uo, g, t, lr, b1, b2, eps:
                                      lr / np.sqrt(1 - b1**t) * m / u), {"update": {"t_factor"}}),
+    # Written after the set above was measured, and not tuned on.
+    "bias_correction_without_power": (_adamax(step_rule=lambda m, u, mo, uo, g, t, lr, b1, b2, eps: lr / (1 - b1) * m / u),
+                                      {"update": {"t_factor"}}),
+    "eps_on_the_decayed_branch": (_adamax(s_rule=lambda u, g, m, b1, b2, eps: np.maximum(b2 * u + eps, np.abs(g))),
+                                  {"u": {"eps"}}),
+    "eps_added_to_the_corrected_denominator": (
+        _adamax(step_rule=lambda m, u, mo, uo, g, t, lr, b1, b2, eps: lr * m / ((1 - b1**t) * u + eps)),
+        {"update": {"eps"}}),
+    "m_decay_applied_to_both_terms": (_adamax(m_rule=lambda m, g, b1, b2, lr: b1 * (m + (1 - b1) * g)),
+                                      {"m": {"wrong_weight"}}),
+    "update_scaled_by_one_minus_beta1": (_adamax(step_rule=lambda m, u, mo, uo, g, t, lr, b1, b2, eps:
+                                                 (1 - b1) * _adamax_step(m, u, mo, uo, g, t, lr, b1, b2, eps)),
+                                         {"update": {"constant_factor"}}),
 }
 
 MISTAKES = {"adam": ADAM, "adamax": ADAMAX}
