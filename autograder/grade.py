@@ -30,7 +30,6 @@ dask.distributed cluster (whose workers need this package and, for isolation, bw
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
@@ -52,8 +51,7 @@ PARSE_IN_PROCESS_CHARS = 1 << 20
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "grade", help="grade submitted notebooks in a sandbox, in parallel",
-        description=__doc__.splitlines()[0].split(": ", 1)[1],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("submissions", type=Path, help="an nbgrader submitted/ folder, an LMS folder or a zip")
     parser.add_argument("--assignment", required=True, help="assignment name (adam or adamax)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -65,8 +63,13 @@ def register(subparsers) -> None:
                         help="grade every student again, even those whose report is up to date")
     parser.add_argument("--release", type=Path,
                         help="released notebook for the metadata checks (default: exercises/<a>/<a>.ipynb)")
-    parser.add_argument("--gradebook", type=Path, help="nbgrader gradebook.db to record the scores in")
-    parser.add_argument("--executor", choices=("local", "dask"), default="local")
+    parser.add_argument("--gradebook", type=Path,
+                        help="nbgrader gradebook.db to record the scores in (it must exist, see --create-gradebook)")
+    parser.add_argument("--create-gradebook", action="store_true",
+                        help="create the --gradebook file if it does not exist")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                        help="local: --jobs processes on this machine; dask: the tasks of a dask.distributed "
+                             "cluster (see --scheduler)")
     parser.add_argument("--scheduler", help="dask scheduler address, with --executor dask")
     parser.add_argument("--sandbox", choices=("auto", "bwrap", "rlimits"), default="auto",
                         help="auto: bubblewrap when it works, else resource limits only")
@@ -105,6 +108,10 @@ def _settings(args) -> dict:
         raise UsageError("--timeout must be positive and --memory-mb at least 64")
     if args.executor == "dask" and not args.scheduler:
         raise UsageError("--executor dask needs --scheduler ADDRESS")
+    if args.gradebook and not args.create_gradebook and not args.gradebook.is_file():
+        # A mistyped path would otherwise start an empty gradebook and record nothing where expected.
+        raise UsageError(f"gradebook not found: {args.gradebook} (check the path, or add --create-gradebook "
+                         "to start a new one)")
     package = Path(autograder.__file__).resolve().parent
     release = args.release or package.parent / "exercises" / args.assignment / f"{args.assignment}.ipynb"
     released = None

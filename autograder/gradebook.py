@@ -35,7 +35,8 @@ def _cell_names(gradebook, assignment: str, tests: list[dict]) -> dict[str, str]
 
 
 def record_scores(path: Path, assignment: str, reports: list[dict]) -> None:
-    """Write every report's test points into the gradebook at ``path`` (created if needed)."""
+    """Write every report's test points into the gradebook at ``path`` (created if missing:
+    ``grade`` asks for ``--create-gradebook`` first, so a mistyped path is not a new gradebook)."""
     from nbgrader.api import Gradebook
 
     from autograder.release import ensure_scripts_on_path

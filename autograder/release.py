@@ -6,6 +6,10 @@ temporary course directory, so no gradebook or log lands in the repository. Only
 released notebook is kept, written as canonical nbformat JSON, to
 ``exercises/<a>/<a>.ipynb``. ``--check`` writes nothing and exits 1 when the committed
 release differs from a fresh one.
+
+The course is ``--course DIR``; without it, the current directory when it holds
+``solutions/source/``, else the checkout this package runs from. The nbgrader
+configuration is the course's ``nbgrader_config.py``.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from pathlib import Path
 import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIG_FILE = REPO / "nbgrader_config.py"
-SOURCE_DIR = REPO / "solutions" / "source"
-RELEASE_DIR = REPO / "exercises"
+#: Where a course directory (this repository is one) keeps its parts.
+CONFIG_NAME, SOURCE_PATH, RELEASE_PATH = "nbgrader_config.py", Path("solutions", "source"), Path("exercises")
+CONFIG_FILE = REPO / CONFIG_NAME
+SOURCE_DIR = REPO / SOURCE_PATH
+RELEASE_DIR = REPO / RELEASE_PATH
 
 
 class ReleaseError(RuntimeError):
@@ -42,16 +48,31 @@ def ensure_scripts_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
 
 
-def _nbgrader_config(course_root: Path):
-    """The repository's nbgrader configuration, pointed at ``course_root``."""
+def course_root(explicit: Path | None = None) -> Path:
+    """The course directory: ``explicit``, else the current directory when it holds
+    ``solutions/source/``, else the checkout this package runs from (not an installed copy,
+    where nothing sits next to the package)."""
+    if explicit is not None:
+        return explicit.resolve()
+    for candidate in (Path.cwd(), REPO):
+        if (candidate / SOURCE_PATH).is_dir():
+            return candidate
+    raise ReleaseError(f"no course here: {Path.cwd()} has no solutions/source/ folder; run this command from "
+                       "the course directory (the repository root) or pass --course DIR")
+
+
+def _nbgrader_config(course_root: Path, config_file: Path = CONFIG_FILE):
+    """The course's nbgrader configuration (``config_file``), pointed at ``course_root``."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    config = PyFileConfigLoader(CONFIG_FILE.name, path=str(CONFIG_FILE.parent)).load_config()
+    if not config_file.is_file():
+        raise ReleaseError(f"no nbgrader configuration: {config_file} does not exist")
+    config = PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()
     config.CourseDirectory.root = str(course_root)
     return config
 
 
-def generate(assignment: str, source_dir: Path = SOURCE_DIR) -> str:
+def generate(assignment: str, source_dir: Path = SOURCE_DIR, config_file: Path = CONFIG_FILE) -> str:
     """Run nbgrader's generate_assignment on one assignment; return the student notebook
     as canonical JSON text (what ``exercises/<a>/<a>.ipynb`` must contain)."""
     from nbgrader.apps import NbGraderAPI
@@ -59,7 +80,7 @@ def generate(assignment: str, source_dir: Path = SOURCE_DIR) -> str:
     ensure_scripts_on_path()
     with tempfile.TemporaryDirectory(prefix="release-") as tmp:
         course = Path(tmp)
-        config = _nbgrader_config(course)
+        config = _nbgrader_config(course, config_file)
         shutil.copytree(source_dir / assignment, course / config.CourseDirectory.source_directory / assignment)
         result = NbGraderAPI(config=config).generate_assignment(assignment, force=True, create=True)
         if not result["success"]:
@@ -86,12 +107,12 @@ def canonical(notebook) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def fresh_release(source_dir: Path = SOURCE_DIR) -> dict[Path, str]:
+def fresh_release(source_dir: Path = SOURCE_DIR, config_file: Path = CONFIG_FILE) -> dict[Path, str]:
     """Every student notebook a release must contain: ``{<a>/<a>.ipynb: JSON text}``."""
     names = assignments(source_dir) if source_dir.is_dir() else []
     if not names:
         raise ReleaseError(f"no assignment found in {source_dir} (expected <a>/<a>.ipynb folders)")
-    return {Path(a) / f"{a}.ipynb": generate(a, source_dir) for a in names}
+    return {Path(a) / f"{a}.ipynb": generate(a, source_dir, config_file) for a in names}
 
 
 def sync(expected: dict[Path, str], release_dir: Path = RELEASE_DIR, check: bool = False) -> list[str]:
@@ -122,22 +143,25 @@ def sync(expected: dict[Path, str], release_dir: Path = RELEASE_DIR, check: bool
 
 
 def _shown(path: Path) -> str:
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+    """``path`` relative to the current directory when inside it (as a user typed it)."""
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 def _run(args) -> int:
     try:
-        drift = sync(fresh_release(SOURCE_DIR), RELEASE_DIR, check=args.check)
+        root = course_root(args.course)
+        source, released = root / SOURCE_PATH, root / RELEASE_PATH
+        drift = sync(fresh_release(source, root / CONFIG_NAME), released, check=args.check)
     except ReleaseError as error:
-        print(error, file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    where = _shown(RELEASE_DIR)
+    where = _shown(released)
     for path in drift:
         print(f"{'out of date' if args.check else 'updated'}: {where}/{path}")
     if args.check:
         print(f"{where}/ is {'out of date: run python -m autograder release' if drift else 'up to date'}")
         return 1 if drift else 0
-    print(f"{where}/ regenerated from {_shown(SOURCE_DIR)}/ ({len(drift)} file(s) changed)")
+    print(f"{where}/ regenerated from {_shown(source)}/ ({len(drift)} file(s) changed)")
     return 0
 
 
@@ -149,4 +173,7 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if exercises/ is out of date")
+    parser.add_argument("--course", type=Path, metavar="DIR",
+                        help="the course directory, holding solutions/source/, exercises/ and nbgrader_config.py "
+                             "(default: the current directory when it holds solutions/source/, else this checkout)")
     parser.set_defaults(func=_run)

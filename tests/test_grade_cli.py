@@ -90,7 +90,7 @@ def test_gradebook_records_scores(course, tmp_path):
     from nbgrader.api import Gradebook
 
     gradebook = tmp_path / "course" / "gradebook.db"
-    assert _grade(course, tmp_path / "out", "--gradebook", gradebook) == 0
+    assert _grade(course, tmp_path / "out", "--gradebook", gradebook, "--create-gradebook") == 0
     rows = _grades(tmp_path / "out")
     with Gradebook(f"sqlite:///{gradebook}") as book:
         scores = {submission.student.id: (submission.score, submission.max_score)

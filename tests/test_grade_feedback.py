@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 from test_browser import CHROMIUM, CHROMIUM_ARGS, chromium_or_skip
 
 from autograder.checks import TESTS
-from autograder.cli import main
+from autograder.cli import COMMANDS, main
 
 ANSWERS = {
     "alice": correct_answer("adam"),
@@ -144,3 +144,22 @@ def test_student_option_grades_only_those_again(graded, capsys):
         assert {row["student"] for row in csv.DictReader(stream)} == {"alice", "bob", "syntax", "hats", "untouched"}
     assert main(["grade", str(submitted), "--assignment", "adam", "--out", str(graded), "--student", "nobody"]) == 2
     assert "--student: no submission of nobody" in capsys.readouterr().err
+
+
+def test_a_mistyped_gradebook_is_refused(graded, tmp_path, capsys):
+    submitted, missing = graded.parent / "submitted", tmp_path / "gradbook.db"
+    assert main(["grade", str(submitted), "--assignment", "adam", "--out", str(graded), "--gradebook", str(missing)]) == 2
+    assert f"gradebook not found: {missing} (check the path, or add --create-gradebook" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_has_no_markup_and_says_each_default_once(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"] if command else ["--help"])
+    text = capsys.readouterr().out
+    assert "(default: None)" not in text and "`" not in text
+    assert not re.search(r"\(default:[^)]*\)\s*\(default:", text)
+    # An option alone on its line, with no indented help under it.
+    undocumented = re.findall(r"^  (--[\w-]+(?: \S+)?)\n(?!   )", text, re.M)
+    assert undocumented == [], f"options without help: {undocumented}"

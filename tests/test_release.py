@@ -107,16 +107,17 @@ def test_sync_reports_and_repairs_drift(fresh, tmp_path):
 
 
 def test_command_line_check(fresh, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(release, "fresh_release", lambda source_dir: fresh)
-    monkeypatch.setattr(release, "RELEASE_DIR", tmp_path / "exercises")
-    assert cli.main(["release", "--check"]) == 1
-    assert f"out of date: {tmp_path}/exercises/adam/adam.ipynb" in capsys.readouterr().out
-    assert cli.main(["release"]) == 0
-    assert cli.main(["release", "--check"]) == 0
+    monkeypatch.setattr(release, "fresh_release", lambda source_dir, config_file: fresh)
+    monkeypatch.chdir(tmp_path)
+    course = ["--course", str(tmp_path)]
+    assert cli.main(["release", "--check", *course]) == 1
+    assert "out of date: exercises/adam/adam.ipynb" in capsys.readouterr().out
+    assert cli.main(["release", *course]) == 0
+    assert cli.main(["release", "--check", *course]) == 0
     assert "exercises/ is up to date" in capsys.readouterr().out
 
 
-def test_broken_source_is_reported(tmp_path, capsys, monkeypatch):
+def test_broken_source_is_reported(tmp_path, capsys):
     (tmp_path / "adam").mkdir()
     nb = notebook(SOURCE_DIR, "adam")
     cell = next(cell for cell in nb.cells if "### END SOLUTION" in cell.source)
@@ -126,6 +127,24 @@ def test_broken_source_is_reported(tmp_path, capsys, monkeypatch):
         release.fresh_release(tmp_path)
     with pytest.raises(release.ReleaseError, match="no assignment found"):
         release.fresh_release(tmp_path / "missing")
-    monkeypatch.setattr(release, "SOURCE_DIR", tmp_path / "missing")
-    assert cli.main(["release", "--check"]) == 2
+    assert cli.main(["release", "--check", "--course", str(tmp_path / "missing")]) == 2
     assert "no assignment found" in capsys.readouterr().err
+
+
+def test_course_is_the_current_directory_or_named(tmp_path, monkeypatch, capsys):
+    """An installed package has no course next to it: the current directory is the
+    course, or --course names it, and elsewhere the error says what to do."""
+    course = tmp_path / "course"
+    shutil.copytree(SOURCE_DIR, course / "solutions" / "source")
+    shutil.copytree(RELEASE_DIR, course / "exercises")
+    shutil.copy(release.CONFIG_FILE, course)
+    monkeypatch.setattr(release, "REPO", tmp_path / "site-packages")  # as installed: nothing beside it
+    monkeypatch.chdir(course)
+    assert cli.main(["release", "--check"]) == 0
+    assert "exercises/ is up to date" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["release", "--check"]) == 2
+    assert f"no course here: {tmp_path} has no solutions/source/ folder" in capsys.readouterr().err
+    (course / "nbgrader_config.py").unlink()
+    assert cli.main(["release", "--check", "--course", "course"]) == 2
+    assert "no nbgrader configuration" in capsys.readouterr().err
