@@ -7,9 +7,9 @@ regenerates.
 """
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
+from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades, OverwriteKernelspec
 
-from autograder.nbgrader_preprocessors import HideHiddenTests
+from autograder.nbgrader_preprocessors import HideHiddenTests, RestoreTestCells
 
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
@@ -22,3 +22,13 @@ c.Execute.timeout = 60
 
 # Feedback must not show hidden test source, which nbgrader's default feedback does.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# exercises/ is committed, so generate_assignment would skip it ("Skipping existing
+# assignment") and never enter the assignment in the gradebook, and autograde would then
+# fail for every student: regenerate it (equal to the committed release, tested).
+c.GenerateAssignment.force = True
+
+# Stock autograde's sanitizing, with OverwriteCells replaced: it warns that the checksum of
+# every test cell with hidden tests changed, in every submission (upstream nbgrader #1961).
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreTestCells,
+                                      CheckCellMetadata]

@@ -5,9 +5,17 @@ test cell holds its full source again, hidden tests included, and every failed t
 shows a traceback that quotes those hidden lines (and the checker's own code).
 :class:`HideHiddenTests` removes both, keeping the error's type and message: the
 diagnosis a student is meant to read.
+
+Stock ``nbgrader autograde`` warns "Attribute 'checksum' for cell ... has changed!" for
+every test cell with hidden tests, in every submission (upstream nbgrader #1961): it
+compares the submitted cell, released without its hidden tests, with the checksum of the
+source cell, which has them. :class:`RestoreTestCells` warns only when the submitted
+cell differs from what was released, which is what a student's edit looks like.
 """
 
-from nbgrader.preprocessors import ClearHiddenTests
+from nbformat.notebooknode import NotebookNode
+from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
 
 
 class HideHiddenTests(ClearHiddenTests):
@@ -22,3 +30,32 @@ class HideHiddenTests(ClearHiddenTests):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
+
+
+class RestoreTestCells(OverwriteCells):
+    """Autograde preprocessor: nbgrader's OverwriteCells (locked cells restored from the
+    source), warning about a changed checksum only when the cell is not as released."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        self._as_released = self._is_as_released(cell)
+        return super().preprocess_cell(cell, resources, cell_index)
+
+    def _is_as_released(self, cell) -> bool:
+        """Whether ``cell`` equals its source cell with the hidden tests taken out."""
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        try:
+            source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+        except MissingEntry:
+            return False
+        released = NotebookNode(cell_type=source.cell_type, source=source.source, metadata={})
+        ClearHiddenTests(parent=self, enforce_metadata=False).preprocess_cell(released, {}, 0)
+        return cell.source == released.source
+
+    def report_change(self, name, attr, old, new):
+        if attr == "checksum" and self._as_released:
+            self.log.debug("cell %s is as released (its hidden tests were not released); restored", name)
+            return
+        if attr == "checksum":
+            self.log.warning("cell %s differs from the released one (edited?): restored from the source", name)
+            return
+        super().report_change(name, attr, old, new)

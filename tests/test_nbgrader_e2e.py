@@ -24,6 +24,7 @@ from autograder.nbgrader_preprocessors import HideHiddenTests
 from autograder.release import CONFIG_FILE, RELEASE_DIR, SOURCE_DIR
 
 NBGRADER = Path(sys.executable).parent / "nbgrader"
+README = Path(__file__).resolve().parents[1] / "README.md"
 MAX_SCORE = {assignment: sum(spec.points for spec in specs) for assignment, specs in TESTS.items()}
 
 # Changes to the solution code, each as (text in the solution, replacement).
@@ -215,3 +216,45 @@ def test_autograded_solution_passes_its_visible_tests(course):
         text = "".join(output.get("text", "") for cell in autograded.cells for output in cell.get("outputs", []))
         assert "visible tests passed" in text
         assert re.search(r"distance to the minimum after \d+ steps", text)
+
+
+def readme_commands() -> tuple[str, str]:
+    """The README's stock-nbgrader commands, before and after the line that says to put
+    the students' notebooks in; the second part starts with the first's PATH line (one
+    shell session, in two processes)."""
+    block = re.search(r"```bash\n(export PATH=[^`]*?nbgrader generate_assignment[^`]*?)```", README.read_text())
+    assert block, "the README's stock-nbgrader commands are missing"
+    before, after = re.split(r"^# put each student's notebook .*\n", block.group(1), flags=re.M)
+    return before, before.splitlines()[0] + "\n" + after
+
+
+def test_readme_route_works_as_written(tmp_path):
+    """The README's commands, run as written in a course directory, grade the students,
+    and autograde warns about a test cell only when a student edited it (stock nbgrader
+    warns about every test cell with hidden tests, in every submission)."""
+    shutil.copytree(SOURCE_DIR, tmp_path / "solutions" / "source")
+    shutil.copytree(RELEASE_DIR, tmp_path / "exercises")
+    shutil.copy(CONFIG_FILE, tmp_path)
+    (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
+
+    def run(commands: str) -> str:
+        result = subprocess.run(["bash", "-e", "-c", commands], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, f"{commands}\n{result.stdout}\n{result.stderr}"
+        return result.stdout + result.stderr
+
+    before, after = readme_commands()
+    run(before)
+    for student in ("solution", "edited"):
+        notebook = submission(tmp_path, "adam", [])
+        if student == "edited":
+            cell = next(cell for cell in notebook.cells if cell.metadata.nbgrader.get("grade_id") == "test_long_run")
+            cell.source += "\nprint('I changed this test')"
+        (tmp_path / "submitted" / student / "adam").mkdir(parents=True)
+        nbformat.write(notebook, tmp_path / "submitted" / student / "adam" / "adam.ipynb")
+    output = run(after)
+    assert "has changed!" not in output
+    assert re.findall(r"cell (\w+) differs from the released one", output) == ["test_long_run"]
+    with open(tmp_path / "grades.csv", newline="") as file:
+        scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(file) if row["assignment"] == "adam"}
+    assert scores == {"solution": MAX_SCORE["adam"], "edited": MAX_SCORE["adam"]}
