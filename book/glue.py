@@ -1,0 +1,39 @@
+"""Glue a number a chapter computes into the chapter's text.
+
+A chapter never types a measured number into its prose: a code cell computes it and
+calls ``glue("adam_sign_bound", value, display=False)``, and the text cites it as
+``{glue:text}`adam_sign_bound:.2e```. :func:`glue` works in both places a chapter runs:
+
+- **the book's build** (``make book``): myst-nb is installed, and :func:`glue` is
+  myst-nb's own ``glue``, so the built page shows the value where the text cites it;
+- **a plain Jupyter kernel** (a chapter opened as a notebook with the student install:
+  NumPy, matplotlib and ``book``, no myst-nb): the text's ``{glue:text}`` roles stay
+  as they are, so :func:`glue` shows the value under the cell when ``display`` is
+  true, as myst-nb does, and keeps every value in :data:`values`, where a reader
+  looks up the number a sentence cites (``values["adam_sign_bound"]``).
+"""
+
+try:
+    from myst_nb import glue as _myst_nb_glue
+except ImportError:  # the student install: no myst-nb outside the book's build
+    _myst_nb_glue = None
+
+__all__ = ["glue", "values"]
+
+#: Every value glued in this kernel, by name.
+values = {}
+
+
+def glue(name, variable, display=True):
+    """Record ``variable`` under ``name`` for the chapter's text (myst-nb's signature).
+
+    With myst-nb (the book's build) this is ``myst_nb.glue``. Without it the value is
+    kept in :data:`values` and, when ``display`` is true, shown as the cell's output.
+    """
+    values[name] = variable
+    if _myst_nb_glue is not None:
+        _myst_nb_glue(name, variable, display=display)
+    elif display:
+        from IPython.display import display as show  # only needed in a kernel
+
+        show(variable)
