@@ -270,16 +270,22 @@ def judge(assignment: str, outputs: dict, tests=None) -> list[TestResult]:
     return results
 
 
-def not_implemented(assignment: str, outputs) -> str | None:
-    """The one thing to say when the function is still the released stub (it raises
-    NotImplementedError on its first call in every case), else None."""
+def first_call_failure(assignment: str, outputs) -> str | None:
+    """The one thing to say when the function failed on its first call in every case the
+    same way (the released stub, a forbidden import, a time-out), else None: the tests
+    and a diagnosis would only repeat it."""
     records = usable_records(assignment, outputs).values()
     errors = [record.get("error") or {} for record in records]
-    if errors and all(error.get("step") == 1 and error.get("message", "").startswith("NotImplementedError")
-                      for error in errors):
-        return (f"{FUNCTIONS[assignment]} is not implemented yet: it still raises NotImplementedError "
+    if not errors or any(error.get("step") != 1 for error in errors) \
+            or len({error.get("message") for error in errors}) != 1:
+        return None
+    message, function = errors[0].get("message", ""), FUNCTIONS[assignment]
+    if message.startswith("NotImplementedError"):
+        return (f"{function} is not implemented yet: it still raises NotImplementedError "
                 "(replace that line with your code)")
-    return None
+    if errors[0].get("kind") == "exception":
+        return f"{function} failed on its first call in every case: {message}"
+    return message
 
 
 def check(assignment: str, test_name: str, func) -> None:

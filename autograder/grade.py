@@ -154,7 +154,7 @@ def grade_submission(submission: dict, settings: dict) -> dict:
 
 def _grade_into(report: dict, submission: dict, settings: dict) -> None:
     from autograder import limited
-    from autograder.checks import judge, not_implemented
+    from autograder.checks import first_call_failure, judge
     from autograder.report import graded_code
 
     assignment = settings["assignment"]
@@ -180,9 +180,9 @@ def _grade_into(report: dict, submission: dict, settings: dict) -> None:
     report["tests"] = [test.as_dict() for test in tests]
     report["score"] = sum(test.points for test in tests)
     report["max_score"] = sum(test.max_points for test in tests)
-    stub = not_implemented(assignment, outputs)
-    if stub:  # the released stub: one sentence says it all, no diagnosis
-        report["error"] = report["error"] or stub
+    failure = first_call_failure(assignment, outputs)
+    if failure:  # one sentence says it all, no diagnosis
+        report["error"] = report["error"] or failure
     elif outputs is not None and not all(test.passed for test in tests):
         from autograder.diagnosis import diagnose
 

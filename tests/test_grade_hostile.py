@@ -194,7 +194,10 @@ EXPECTATIONS = {
     "edited_test_cell": _integrity("test-cell", "'test_first_step' was edited", full=True),
     # Nothing in the sandbox computes the answer: each scores what its own code does, flagged.
     "calls_book_optim": lambda report: (_zero_with("book.optim is not available when grading")(report),
-                                        _integrity("reference", "book.optim")(report)),
+                                        _integrity("reference", "book.optim")(report),
+                                        "failed on its first call in every case" in report["error"]
+                                        or pytest.fail(report["error"]),
+                                        report["diagnosis"] == [] or pytest.fail(str(report["diagnosis"]))),
     "imports_diagnosis_obfuscated": lambda report: (_zero_with("autograder.diagnosis is not available")(report),
                                                     _integrity("dynamic", "getattr() with a computed name")(report),
                                                     _integrity("import", "imports sys")(report)),
