@@ -91,8 +91,8 @@ def lr_race(make_opt, landscape, lrs, steps, x0=None):
 
     ``lr`` reaches ``make_opt`` as a column of shape ``(n, 1)``; ``x0`` defaults to the
     landscape's ``default_start``. Returns the :class:`book.runner.Trajectory`, whose
-    ``steps_to(tol)`` gives each learning rate's first step with ``f - f* <= tol``
-    (-1 if never, which includes diverged runs).
+    ``steps_to(tol)`` gives each learning rate's step from which ``f - f* <= tol`` holds
+    (-1 if the final gap is above it, which includes diverged runs).
     """
     lrs = np.asarray(lrs, dtype=np.float64)
     if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0):
@@ -113,7 +113,7 @@ def fastest(lrs, counts):
 
 
 def best_learning_rate(make_opt, landscape, lrs, steps, tol, x0=None):
-    """``(lr, steps)`` of the learning rate in ``lrs`` that first reaches ``f - f* <= tol``."""
+    """``(lr, steps)`` of the learning rate in ``lrs`` that settles within ``f - f* <= tol`` first."""
     return fastest(lrs, lr_race(make_opt, landscape, lrs, steps, x0).steps_to(tol))
 
 

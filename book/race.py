@@ -38,11 +38,17 @@ CONTESTANTS = {
 class Tuned(NamedTuple):
     """One optimizer's result in :func:`tune`.
 
-    ``counts[k]`` is the first step at which learning rate ``lrs[k]`` reached
-    ``f - f* <= tol`` (-1 if never, which includes divergence); ``gaps[k]`` the final
-    suboptimality (``inf`` for a diverged run). ``best_lr``/``best_count`` belong to the
-    fastest learning rate; when none arrives they belong to the smallest final gap and
-    ``best_count`` is -1.
+    ``counts[k]`` is the step from which learning rate ``lrs[k]`` stays within
+    ``f - f* <= tol`` (:meth:`book.runner.Trajectory.steps_to`; -1 if its final gap is
+    above it, which includes divergence); ``gaps[k]`` the final suboptimality (``inf``
+    for a diverged run). ``best_lr``/``best_count`` belong to the fastest learning rate;
+    when none arrives they belong to the smallest final gap and ``best_count`` is -1.
+
+    How robust the best count is: ``median_count`` is the median count over the best
+    learning rate and its neighbours in the grid (a run that does not arrive counts as
+    infinitely slow; -1 when the median does not arrive), and ``window`` is the ratio of
+    the largest to the smallest learning rate of the unbroken run of arriving grid
+    points around the best one (1 for a lone arriving point, nan when none arrives).
     """
 
     lrs: np.ndarray
@@ -51,15 +57,35 @@ class Tuned(NamedTuple):
     best_lr: float
     best_count: int
     best_gap: float
+    median_count: float
+    window: float
+
+
+def _median_around(counts, k):
+    """Median count over grid points k-1, k, k+1 (non-arrivals are infinitely slow); -1 if not finite."""
+    around = counts[max(k - 1, 0) : k + 2].astype(float)
+    median = np.median(np.where(around >= 0, around, np.inf))
+    return float(median) if np.isfinite(median) else -1.0
+
+
+def _arriving_window(lrs, arrived, k):
+    """lrs[high] / lrs[low] for the unbroken run of arriving grid points that holds k."""
+    low, high = k, k
+    while low > 0 and arrived[low - 1]:
+        low -= 1
+    while high < arrived.size - 1 and arrived[high + 1]:
+        high += 1
+    return float(lrs[high] / lrs[low])
 
 
 def _best(lrs, counts, gaps):
     arrived = counts >= 0
-    if arrived.any():
-        k = np.flatnonzero(arrived)[np.argmin(counts[arrived])]
-    else:
+    if not arrived.any():
         k = int(np.argmin(gaps))
-    return Tuned(lrs, counts, gaps, float(lrs[k]), int(counts[k]), float(gaps[k]))
+        return Tuned(lrs, counts, gaps, float(lrs[k]), -1, float(gaps[k]), -1.0, float("nan"))
+    k = np.flatnonzero(arrived)[np.argmin(counts[arrived])]
+    return Tuned(lrs, counts, gaps, float(lrs[k]), int(counts[k]), float(gaps[k]),
+                 _median_around(counts, k), _arriving_window(lrs, arrived, k))
 
 
 def _race_lrs(contestants, landscape, lrs, steps, x0, repeats=(), **options):
@@ -127,11 +153,11 @@ def tune_noisy(landscape, lrs, steps, window, repeats=5, contestants=None, x0=No
 
 
 def heatmap(make_opt, landscape, lrs, betas, steps, tol, x0=None):
-    """Steps to ``f - f* <= tol`` for every (lr, beta) pair, shape ``(len(betas), len(lrs))``.
+    """Steps until ``f - f*`` stays within ``tol`` for every (lr, beta) pair, shape ``(len(betas), len(lrs))``.
 
     ``make_opt(lr, beta)`` receives ``lr`` of shape ``(1, len(lrs), 1)`` and ``beta`` of
     shape ``(len(betas), 1, 1)``, so the whole grid runs in one batched call. -1 marks a
-    pair that never arrived (or diverged).
+    pair whose final gap is above ``tol`` (or that diverged).
     """
     lrs = np.asarray(lrs, dtype=np.float64)
     betas = np.asarray(betas, dtype=np.float64)

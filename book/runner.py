@@ -61,9 +61,18 @@ class Trajectory(NamedTuple):
             return self.losses - self.min_value
 
     def steps_to(self, tol):
-        """First step ``t`` with :math:`f(x_t) - f^* \\le` ``tol``, per run; ``-1`` if never."""
+        """The step ``t`` from which :math:`f(x_s) - f^* \\le` ``tol`` for every ``s >= t``, per run.
+
+        A run that only passes through the tolerance (an adaptive method circling the
+        minimum at a fixed learning rate) has not arrived: the count is the step after
+        which the gap *stays* within it, and ``-1`` where the final gap is above it
+        (which includes diverged runs).
+        """
         with np.errstate(invalid="ignore"):  # nan gaps of diverged runs count as not reached
-            return _first(self.gaps <= tol)
+            within = self.gaps <= tol
+        # stays[t]: within at t and at every later step (a reversed running AND).
+        stays = np.flip(np.logical_and.accumulate(np.flip(within, 0), axis=0), 0)
+        return _first(stays)
 
 
 def _first(mask):

@@ -81,3 +81,35 @@ def test_tune_noisy_rejects_bad_window_and_repeats():
         race.tune_noisy(bowl, [0.1], 10, 20)
     with pytest.raises(ValueError, match="repeats"):
         race.tune_noisy(bowl, [0.1], 10, 5, repeats=0)
+
+
+def _tuned(counts, lrs=None):
+    counts = np.asarray(counts)
+    lrs = np.geomspace(1e-3, 1.0, counts.size) if lrs is None else lrs
+    return race._best(lrs, counts, np.where(counts >= 0, 0.0, 1.0))
+
+
+def test_tune_reports_the_median_count_around_the_best_learning_rate():
+    # A knife-edge best (one fast grid point between two that never arrive) is not robust.
+    assert _tuned([-1, 40, -1, 90]).median_count == -1
+    assert _tuned([120, 40, 100, 90]).median_count == 100
+    assert _tuned([40, 100, -1]).median_count == 70  # at the grid's edge: two points
+    assert _tuned([-1, -1]).median_count == -1
+
+
+def test_tune_reports_the_window_of_arriving_learning_rates_around_the_best():
+    lrs = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
+    assert _tuned([-1, 50, 30, 60, -1], lrs).window == pytest.approx(100.0)
+    assert _tuned([30, -1, 20, -1, 80], lrs).window == 1.0
+    assert np.isnan(_tuned([-1] * 5, lrs).window)
+
+
+def test_a_circling_run_does_not_win_the_race():
+    # RMSProp at a fixed learning rate circles the minimum of the ravine: its gap passes
+    # below the tolerance and rises again, so it must not count as arrived.
+    ravine = landscapes.quadratic(kappa=50, angle=np.radians(30))
+    tuned = race.tune(ravine, np.array([0.03]), 3000, 1e-6, {"RMSProp": race.CONTESTANTS["RMSProp"]})["RMSProp"]
+    run = runner.trajectory(optim.rmsprop(lr=0.03), ravine, ravine.default_start, 3000)
+    dipped = bool((run.gaps <= 1e-6).any())
+    assert run.gaps[-1] > 1e-6 and dipped, "the case should dip below the tolerance and leave it"
+    assert tuned.best_count == -1

@@ -102,13 +102,35 @@ def test_an_unbounded_landscape_is_handled():
     assert run.steps_to(0.0) == -1
 
 
-def test_steps_to_finds_the_first_step_within_tolerance():
+def test_steps_to_finds_the_step_after_which_the_gap_stays_within_tolerance():
     run = runner.trajectory(plain_sgd(np.array([[0.01], [0.15]])), BOWL, BOWL.default_start, 100)
     for tol in (1.0, 1e-3, 1e-30):
-        below = run.losses - BOWL.min_value <= tol
-        expected = [np.flatnonzero(below[:, i])[0] if below[:, i].any() else -1 for i in range(2)]
+        above = run.losses - BOWL.min_value > tol
+        expected = [-1 if above[-1, i] else (np.flatnonzero(above[:, i])[-1] + 1 if above[:, i].any() else 0)
+                    for i in range(2)]
         np.testing.assert_array_equal(run.steps_to(tol), expected)
     assert run.steps_to(1e-3)[1] < run.steps_to(1e-3)[0] or run.steps_to(1e-3)[0] == -1
+
+
+def _gap_run(gaps):
+    """A Trajectory whose gaps f - f* are ``gaps`` (shape (steps + 1, batch))."""
+    gaps = np.asarray(gaps, dtype=float)
+    flags = np.full(gaps.shape[1:], -1)
+    return runner.Trajectory(np.zeros(gaps.shape + (2,)), gaps, np.zeros(gaps.shape), 0.0, flags, flags)
+
+
+def test_a_transient_dip_below_the_tolerance_is_not_an_arrival():
+    dips_then_rises = [1.0, 1e-7, 1e-2, 1e-1]
+    dips_then_settles = [1.0, 1e-7, 1e-2, 1e-7, 1e-8]
+    assert _gap_run(np.array(dips_then_rises)[:, None]).steps_to(1e-6).tolist() == [-1]
+    # Arrival is the step of the last entry into the tolerance, not the first dip.
+    assert _gap_run(np.array(dips_then_settles)[:, None]).steps_to(1e-6).tolist() == [3]
+
+
+def test_a_run_that_stays_within_tolerance_arrives_at_its_first_step_below_it():
+    stays = np.array([[1.0, 1e-2, 1e-7, 1e-8, 1e-9], [1e-7, 1e-8, 1e-8, 1e-9, 1e-9]]).T
+    assert _gap_run(stays).steps_to(1e-6).tolist() == [2, 0]
+    assert _gap_run(np.array([1.0, 1e-7, np.nan])[:, None]).steps_to(1e-6).tolist() == [-1]
 
 
 def test_stop_freezes_each_run_at_the_gradient_tolerance():
