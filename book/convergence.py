@@ -9,7 +9,7 @@ compares what it reads off with what the theory predicts. As in
 
 import numpy as np
 
-__all__ = ["envelope", "measured_rate", "first_step_below"]
+__all__ = ["envelope", "measured_rate", "diverged", "first_step_below"]
 
 
 def _errors(errors):
@@ -36,15 +36,30 @@ def measured_rate(errors, start, stop=None):
     """Per-step contraction :math:`(E_{stop}/E_{start})^{1/(stop-start)}` of the :func:`envelope` E.
 
     ``start`` should lie past the transient; ``stop`` defaults to the last step.
-    Batch axes after the step axis are kept; a run that diverged gets ``inf`` or ``nan``.
+    Batch axes after the step axis are kept.
+
+    A run whose error *grows* over the window has no contraction rate, and the envelope
+    would hide it (the suffix maximum of a growing sequence is its last value, so the
+    ratio is exactly 1). Such a run measures ``inf``, the divergence marker: its largest
+    error over the second half of the window exceeds its largest error over the first
+    half, or its error left the finite numbers. A rate of exactly 1 is a run that
+    neither shrinks nor grows.
     """
-    env = envelope(errors)
-    stop = env.shape[0] - 1 if stop is None else stop
-    if not 0 <= start < stop < env.shape[0]:
-        raise ValueError(f"need 0 <= start < stop < {env.shape[0]}, got start={start}, stop={stop}")
+    errors = _errors(errors)
+    stop = errors.shape[0] - 1 if stop is None else stop
+    if not 0 <= start < stop < errors.shape[0]:
+        raise ValueError(f"need 0 <= start < stop < {errors.shape[0]}, got start={start}, stop={stop}")
+    env = envelope(errors[: stop + 1])
+    middle = (start + stop + 1) // 2
+    grows = errors[middle : stop + 1].max(axis=0) > errors[start:middle].max(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = (env[stop] / env[start]) ** (1.0 / (stop - start))
-    return np.where(np.isinf(env[stop]), np.inf, rate)[()]
+    return np.where(grows | np.isinf(env[stop]), np.inf, rate)[()]
+
+
+def diverged(rates):
+    """Mask of the :func:`measured_rate` divergence marker (``inf``)."""
+    return np.isinf(np.asarray(rates))
 
 
 def first_step_below(values, tol):

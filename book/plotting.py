@@ -18,15 +18,20 @@ Example::
 import io
 
 import numpy as np
+import matplotlib.colors
 import matplotlib.figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from PIL import Image
 
-__all__ = ["COLORS", "Figure", "figure", "contour", "paths", "legend", "png_bytes"]
+__all__ = ["COLORS", "DIVERGED_COLOR", "Figure", "figure", "contour", "paths", "legend", "rate_map", "png_bytes"]
 
 #: Colours of the series in a figure, in order (matplotlib's colour-blind-safe tab10).
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+#: Colour of the cells of a :func:`rate_map` whose run does not converge (outside any colour map).
+DIVERGED_COLOR = "#d9d9d9"
 
 # Resolution of the contour grid: fine enough for smooth level lines, cheap to evaluate.
 _CONTOUR_RESOLUTION = 200
@@ -103,6 +108,24 @@ def legend(ax, labels, colors=COLORS):
     if len(labels) > 1 or (labels and labels[0]):
         handles = [Line2D([], [], color=c, lw=1.4, label=l) for l, c in zip(labels, colors)]
         ax.legend(handles=handles, fontsize=8, loc="upper right")
+
+
+def rate_map(ax, xs, ys, rates, vmin, vmax, cmap="viridis"):
+    """Paint convergence rates ``rates[len(ys), len(xs)]`` as a colour grid on ``ax``.
+
+    Rates in ``[vmin, vmax]`` take the colour map; a cell whose rate is not below 1
+    (``inf``, the divergence marker of :func:`book.convergence.measured_rate`, or a
+    spectral radius >= 1) is painted :data:`DIVERGED_COLOR` and named in a legend, so
+    it can never pass for a slow rate. Returns the mappable for a colour bar.
+    """
+    rates = np.asarray(rates, dtype=float)
+    fails = ~(rates < 1)
+    ax.pcolormesh(xs, ys, np.where(fails, 1.0, np.nan), cmap=matplotlib.colors.ListedColormap([DIVERGED_COLOR]),
+                  shading="nearest")
+    image = ax.pcolormesh(xs, ys, np.where(fails, np.nan, rates), vmin=vmin, vmax=vmax, cmap=cmap,
+                          shading="nearest")
+    ax.legend(handles=[Patch(color=DIVERGED_COLOR, label="diverges (no rate < 1)")], fontsize=9, loc="upper right")
+    return image
 
 
 def png_bytes(fig, dpi=None, colors=None):
