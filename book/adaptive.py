@@ -270,11 +270,11 @@ def count_label(count, budget):
 
 def markdown_table(header, rows, fmt="{:.3g}"):
     """A Markdown table (a string) of ``rows`` under ``header``; floats go through
-    ``fmt``, everything else through ``str``."""
+    ``fmt``, everything else through ``str``. A ``|`` inside a cell (``|step|``) is
+    escaped, or it would split the cell and the table would render as plain text."""
     def cell(value):
-        if isinstance(value, (float, np.floating)):
-            return fmt.format(value)
-        return str(value)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        text = fmt.format(value) if isinstance(value, (float, np.floating)) else str(value)
+        return text.replace("|", "\\|")
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)

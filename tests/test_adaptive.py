@@ -159,6 +159,15 @@ def test_count_label_and_markdown_table():
     assert table.splitlines() == ["| a | b |", "|---|---|", "| x | 0.123 |", "| 3 | 2 |"]
 
 
+def test_markdown_table_escapes_a_pipe_inside_a_cell():
+    from markdown_it import MarkdownIt
+
+    table = adaptive.markdown_table(["stream", "largest |step| / lr"], [["a|b", 1.0]])
+    html = MarkdownIt("commonmark").enable("table").render(table)
+    assert html.count("<th>") == 2 and html.count("<td>") == 2
+    assert "<th>largest |step| / lr</th>" in html and "<td>a|b</td>" in html
+
+
 # --- quoted step-count claims ------------------------------------------------------
 
 
