@@ -7,9 +7,10 @@ regenerates.
 """
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades, OverwriteKernelspec
 
-from autograder.nbgrader_preprocessors import HideHiddenTests, RestoreTestCells
+from autograder.nbgrader_preprocessors import HideHiddenTests, LinkBook, RestoreTestCells
 
 c = get_config()  # noqa: F821 (defined by traitlets when it loads this file)
 
@@ -27,6 +28,11 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPre
 # assignment") and never enter the assignment in the gradebook, and autograde would then
 # fail for every student: regenerate it (equal to the committed release, tested).
 c.GenerateAssignment.force = True
+
+# The notebooks link their chapter as {book_url}/chapters/<a>.html: the release links the
+# published book (_config.yml's book_url). First, so the checksums and the gradebook hold
+# the released text.
+c.GenerateAssignment.preprocessors = [LinkBook, *GenerateAssignment.class_traits()["preprocessors"].default()]
 
 # Stock autograde's sanitizing, with OverwriteCells replaced: it warns that the checksum of
 # every test cell with hidden tests changed, in every submission (upstream nbgrader #1961).

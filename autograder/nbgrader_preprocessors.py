@@ -11,11 +11,33 @@ every test cell with hidden tests, in every submission (upstream nbgrader #1961)
 compares the submitted cell, released without its hidden tests, with the checksum of the
 source cell, which has them. :class:`RestoreTestCells` warns only when the submitted
 cell differs from what was released, which is what a student's edit looks like.
+
+A student has no copy of the book next to the notebook: :class:`LinkBook` points the
+notebooks' links to the book at where it is published.
 """
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader.api import MissingEntry
-from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor, OverwriteCells
+from traitlets import Unicode, default
+
+from autograder.release import BOOK_URL_FIELD, book_url
+
+
+class LinkBook(NbGraderPreprocessor):
+    """Release preprocessor: ``{book_url}`` in a markdown cell becomes the published book's
+    address (``book_url`` of the checkout's ``_config.yml``, or ``LinkBook.url``)."""
+
+    url = Unicode(help="Where the book is published, e.g. https://example.org/book").tag(config=True)
+
+    @default("url")
+    def _url_default(self):
+        return book_url()
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "markdown" and BOOK_URL_FIELD in cell.source:
+            cell.source = cell.source.replace(BOOK_URL_FIELD, self.url.rstrip("/"))
+        return cell, resources
 
 
 class HideHiddenTests(ClearHiddenTests):

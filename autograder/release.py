@@ -28,6 +28,10 @@ CONFIG_NAME, SOURCE_PATH, RELEASE_PATH = "nbgrader_config.py", Path("solutions",
 CONFIG_FILE = REPO / CONFIG_NAME
 SOURCE_DIR = REPO / SOURCE_PATH
 RELEASE_DIR = REPO / RELEASE_PATH
+#: The book's Jupyter Book configuration, whose ``book_url`` says where it is published.
+BOOK_CONFIG = REPO / "_config.yml"
+#: What a source notebook writes for that address: ``[Adam]({book_url}/chapters/adam.html)``.
+BOOK_URL_FIELD = "{book_url}"
 
 
 class ReleaseError(RuntimeError):
@@ -37,6 +41,16 @@ class ReleaseError(RuntimeError):
 def assignments(source_dir: Path = SOURCE_DIR) -> list[str]:
     """Names of the assignments: the folders ``<a>/`` of ``source_dir`` holding ``<a>.ipynb``."""
     return sorted(p.name for p in source_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def book_url(config_file: Path = BOOK_CONFIG) -> str:
+    """Where the book is published (``book_url`` of ``_config.yml``), without a final slash."""
+    import yaml
+
+    url = str((yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("book_url") or "")
+    if not url.startswith(("https://", "http://")):
+        raise ReleaseError(f"{config_file} sets no book_url (the address of the published book, https://...)")
+    return url.rstrip("/")
 
 
 def ensure_scripts_on_path() -> None:
