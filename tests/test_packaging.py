@@ -1,12 +1,23 @@
-"""What ``pip install .[grader]`` may install: bounded like requirements.txt."""
+"""What ``pip install .`` and its extras install: ``book`` alone, extras bounded like
+requirements.txt, Jupyter without torch or nbgrader; the grader runs from the checkout."""
 
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def extras() -> dict[str, list[Requirement]]:
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    return {name: list(map(Requirement, requirements)) for name, requirements in table.items()}
 
 
 def pins() -> dict[str, Version]:
@@ -15,11 +26,11 @@ def pins() -> dict[str, Version]:
             for line in lines if "==" in line and not line.startswith("#")}
 
 
-def test_grader_extra_is_bounded_around_the_pins():
+@pytest.mark.parametrize("extra", ["grader", "notebooks"])
+def test_extra_is_bounded_around_the_pins(extra):
     """An unbounded extra pulled whatever torch was newest (and its CUDA libraries)."""
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["grader"]
     pinned = pins()
-    for requirement in map(Requirement, extra):
+    for requirement in extras()[extra]:
         assert any(spec.operator in ("<", "<=", "==", "~=") for spec in requirement.specifier), requirement
         packages = [requirement.name.lower(), *sorted(requirement.extras)]
         for name in packages:
@@ -29,3 +40,34 @@ def test_grader_extra_is_bounded_around_the_pins():
 def test_readme_says_how_to_install_torch_without_cuda():
     readme = (ROOT / "README.md").read_text()
     assert "--index-url https://download.pytorch.org/whl/cpu" in readme
+
+
+def test_notebooks_extra_brings_jupyter_and_nothing_of_the_grader():
+    names = {requirement.name for requirement in extras()["notebooks"]}
+    assert {"jupyterlab", "ipywidgets", "jupytext"} <= names
+    assert not names & {"torch", "nbgrader", "jupyter-book", "myst-nb"}
+
+
+def test_wheel_holds_book_and_not_the_grader(tmp_path):
+    """`pip install .` used to install autograder with its expected answers (fixtures)."""
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path)
+    for name in ("book", "autograder"):  # autograder is there to be left out
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    str(tmp_path), "-w", str(tmp_path / "dist")], check=True)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names if ".dist-info/" not in name} == {"book"}
+    assert not [name for name in names if "fixtures" in name or name.endswith(".npz")]
+    assert "book/landscapes/__init__.py" in names and "book/optim/__init__.py" in names
+
+
+def test_the_grader_imports_outside_the_checkout(tmp_path):
+    """nbgrader's kernels run the hidden tests (`from autograder.checks import ...`) in the
+    submission's folder: the editable install puts the checkout on their path."""
+    result = subprocess.run([sys.executable, "-c", "import autograder.checks, book; print(book.__file__)"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).is_relative_to(ROOT)
+
