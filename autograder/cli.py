@@ -12,12 +12,13 @@ import re
 
 COMMANDS = {
     "release": "autograder.release",
+    "handout": "autograder.handout",
     "grade": "autograder.grade",
     "fixtures": "autograder.reference",
     "validate-gpu": "autograder.gpu",
 }
-DESCRIPTION = ("The optimizer book's assignments: release them to students, grade submissions against "
-               "the PyTorch reference, check the reference fixtures and validate them on a GPU.")
+DESCRIPTION = ("The optimizer book's assignments: release them, bundle them for students, grade submissions "
+               "against the PyTorch reference, check the reference fixtures and validate them on a GPU.")
 
 
 def plain(text: str) -> str:

@@ -12,6 +12,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from autograder.handout import INSTALL_MB
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -71,3 +73,12 @@ def test_the_grader_imports_outside_the_checkout(tmp_path):
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()).is_relative_to(ROOT)
 
+
+def test_readme_tells_students_to_start_from_the_handout():
+    readme = (ROOT / "README.md").read_text()
+    students = readme.split("## For students", 1)[1].split("\n## ", 1)[0]
+    assert "handout" in students.split("```")[0]
+    assert 'pip install ".[notebooks]"' in students and "jupyter lab adam/adam.ipynb" in students
+    assert "exercises/" not in students and "git clone" not in students
+    assert f"{INSTALL_MB['download']} MB" in students and f"{INSTALL_MB['installed']} MB" in students
+    assert "python -m autograder handout" in readme
