@@ -140,3 +140,15 @@ def test_figures_and_tables_render_as_images_and_tables(built_book):
         if hits:
             offenders[str(path.relative_to(built_book))] = hits[:3]
     assert not offenders, f"outputs shown as raw text: {offenders}"
+
+
+def test_each_sidebar_toggle_is_on_a_page_once(built_book):
+    """The theme's script binds only the first .primary-toggle / .secondary-toggle of a
+    page: a second one (pydata-sphinx-theme's navbar) left the visible buttons dead on
+    phones and desktops (pydata-sphinx-theme #2451). The browser tests click them."""
+    for page in toc_pages():
+        toggles = re.findall(r'<button class="([^"]*sidebar-toggle[^"]*)"',
+                                  (built_book / f"{page}.html").read_text())
+        for toggle in ("primary-toggle", "secondary-toggle"):
+            count = sum(toggle in classes.split() for classes in toggles)
+            assert count == 1, f"{page}: {count} buttons .{toggle}"

@@ -146,3 +146,90 @@ def test_page_in_browser(browser, server, page_name):
     page.wait_for_load_state("networkidle")
     page.close()
     assert not problems.errors, "\n".join(problems.errors)
+
+
+# ---- Navigation: the table of contents on a phone and on a desktop ------------------
+
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+def book_url(how, server, built_book, page_name):
+    """A page's address served over HTTP, or opened from disk as a reader may."""
+    if how == "http":
+        return f"{server}{page_name}.html"
+    return (built_book / f"{page_name}.html").as_uri()
+
+
+def open_page(browser, url, viewport):
+    page = browser.new_page(viewport=viewport)
+    page.goto(url, wait_until="load")
+    return page
+
+
+@pytest.mark.parametrize("how", ["http", "file"])
+def test_phone_reader_opens_the_table_of_contents_and_follows_a_link(
+        browser, server, built_book, how):
+    page = open_page(browser, book_url(how, server, built_book, "chapters/curvature"), PHONE)
+    navigation = page.locator("#pst-primary-sidebar-modal")
+    assert not navigation.is_visible()
+    page.locator(".primary-toggle:visible").click()
+    navigation.wait_for(state="visible", timeout=5_000)
+    # The drawer shows the whole book; its link to another chapter navigates there.
+    navigation.get_by_role("link", name="Momentum", exact=True).click()
+    page.wait_for_url("**/chapters/momentum.html")
+    assert page.locator("h1").first.inner_text().startswith("Momentum")
+    page.close()
+
+
+@pytest.mark.parametrize("how", ["http", "file"])
+def test_phone_reader_opens_the_page_contents_and_jumps_to_a_section(
+        browser, server, built_book, how):
+    page = open_page(browser, book_url(how, server, built_book, "chapters/curvature"), PHONE)
+    contents = page.locator("#pst-secondary-sidebar-modal")
+    page.locator(".secondary-toggle:visible").click()
+    contents.wait_for(state="visible", timeout=5_000)
+    contents.get_by_role("link", name="The stability limit").click()
+    page.wait_for_url("**/chapters/curvature.html#the-stability-limit")
+    page.close()
+
+
+# The theme collapses the desktop sidebar by hiding it (and sliding it out of view).
+SIDEBAR_VISIBILITY = "getComputedStyle(document.querySelector('#pst-primary-sidebar')).visibility"
+
+
+def wait_for_sidebar(page, visibility):
+    page.wait_for_function(f"() => {SIDEBAR_VISIBILITY} === '{visibility}'", timeout=5_000)
+
+
+def test_desktop_sidebar_toggle_collapses_and_restores_the_sidebar(browser, server):
+    page = open_page(browser, f"{server}chapters/adam.html", DESKTOP)
+    toggle = page.locator(".primary-toggle:visible")
+    assert toggle.count() == 1 and page.evaluate(f"() => {SIDEBAR_VISIBILITY}") == "visible"
+    toggle.click()
+    wait_for_sidebar(page, "hidden")
+    assert not page.locator("#pst-primary-sidebar-modal").is_visible(), "opened a drawer instead"
+    toggle.click()
+    wait_for_sidebar(page, "visible")
+    page.close()
+
+
+# Whether the whole book title is drawn, unclipped and on top, inside the sidebar.
+TITLE_IN_VIEW = """() => {
+  const title = document.querySelector(".bd-sidebar-primary .logo__title");
+  const sidebar = document.querySelector(".bd-sidebar-primary").getBoundingClientRect();
+  const box = title.getBoundingClientRect();
+  const inside = box.top >= sidebar.top && box.bottom <= sidebar.bottom && box.height > 0;
+  const corners = [[box.left + 2, box.top + 2], [box.right - 2, box.bottom - 2]];
+  return inside && corners.every(([x, y]) => title.contains(document.elementFromPoint(x, y)));
+}"""
+
+
+@pytest.mark.parametrize("page_name", ["chapters/curvature", "chapters/race"])
+def test_desktop_sidebar_shows_the_whole_title_and_one_search_box(browser, server, page_name):
+    page = open_page(browser, f"{server}{page_name}.html", DESKTOP)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate(TITLE_IN_VIEW), "the book's title is cut off or scrolled away"
+    searches = page.locator(".search-button-field:visible, .search-button:visible")
+    assert searches.count() == 1, f"{searches.count()} search boxes"
+    page.close()
