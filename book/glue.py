@@ -9,8 +9,10 @@ calls ``glue("adam_sign_bound", value, display=False)``, and the text cites it a
 - **a plain Jupyter kernel** (a chapter opened as a notebook with the student install:
   NumPy, matplotlib and ``book``, no myst-nb): the text's ``{glue:text}`` roles stay
   as they are, so :func:`glue` shows the value under the cell when ``display`` is
-  true, as myst-nb does, and keeps every value in :data:`values`, where a reader
-  looks up the number a sentence cites (``values["adam_sign_bound"]``).
+  true, as myst-nb does.
+
+Either way every value is kept in :data:`values`, where a notebook reader looks up the
+number a sentence cites (``values["adam_sign_bound"]``).
 """
 
 try:
@@ -27,8 +29,9 @@ values = {}
 def glue(name, variable, display=True):
     """Record ``variable`` under ``name`` for the chapter's text (myst-nb's signature).
 
-    With myst-nb (the book's build) this is ``myst_nb.glue``. Without it the value is
-    kept in :data:`values` and, when ``display`` is true, shown as the cell's output.
+    The value is kept in :data:`values`. Where myst-nb is installed (the book's build,
+    the instructor's environment) this then calls ``myst_nb.glue``; without it, a value
+    glued with ``display`` true is shown as the cell's output.
     """
     values[name] = variable
     if _myst_nb_glue is not None:

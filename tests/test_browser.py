@@ -1,5 +1,5 @@
 """Every page of the built book in headless Chromium: offline, error-free, math rendered,
-sliders alive.
+sliders alive; and its navigation on a phone (375 px) and a desktop.
 
 The book is served from ``_build/html`` on 127.0.0.1; any request to another host is
 blocked and reported. Uses Debian's Chromium (``make system-deps``), never a browser
