@@ -18,13 +18,16 @@ Example::
 import io
 
 import numpy as np
+import matplotlib
 import matplotlib.colors
 import matplotlib.figure
+import matplotlib.text
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from PIL import Image
 
-__all__ = ["COLORS", "DIVERGED_COLOR", "Figure", "figure", "contour", "paths", "legend", "rate_map", "png_bytes"]
+__all__ = ["COLORS", "DIVERGED_COLOR", "STYLE", "COLUMN_WIDTH_PX", "MIN_TEXT_PT", "Figure", "figure", "contour",
+           "paths", "legend", "rate_map", "displayed_text_sizes", "check_readable", "png_bytes"]
 
 #: Colours of the series in a figure, in order (matplotlib's colour-blind-safe tab10).
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -32,6 +35,18 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
 
 #: Colour of the cells of a :func:`rate_map` whose run does not converge (outside any colour map).
 DIVERGED_COLOR = "#d9d9d9"
+
+#: Width of the book's text column in CSS pixels, in a laptop's window (1280 px) at 100%:
+#: a wider image is scaled down to it.
+COLUMN_WIDTH_PX = 688
+#: Smallest text a figure may show, in points at its displayed size (1 pt = 4/3 CSS px).
+MIN_TEXT_PT = 9.0
+
+#: The book's text sizes (points): with a figure at most COLUMN_WIDTH_PX wide at 100 dpi,
+#: the smallest, 9 pt, is shown at 9 pt or more.
+STYLE = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9,
+         "ytick.labelsize": 9, "legend.fontsize": 9, "figure.titlesize": 11}
+matplotlib.rcParams.update(STYLE)
 
 # Resolution of the contour grid: fine enough for smooth level lines, cheap to evaluate.
 _CONTOUR_RESOLUTION = 200
@@ -49,7 +64,6 @@ def figure(figsize=(5.0, 4.0), dpi=100):
     fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
     ax = fig.add_subplot()
     ax.grid(alpha=0.25)
-    ax.tick_params(labelsize=8)
     return fig, ax
 
 
@@ -107,7 +121,7 @@ def legend(ax, labels, colors=COLORS):
     """A legend with one coloured line per label, independent of what ``ax`` holds."""
     if len(labels) > 1 or (labels and labels[0]):
         handles = [Line2D([], [], color=c, lw=1.4, label=l) for l, c in zip(labels, colors)]
-        ax.legend(handles=handles, fontsize=8, loc="upper right")
+        ax.legend(handles=handles, loc="upper right")
 
 
 def rate_map(ax, xs, ys, rates, vmin, vmax, cmap="viridis"):
@@ -124,8 +138,30 @@ def rate_map(ax, xs, ys, rates, vmin, vmax, cmap="viridis"):
                   shading="nearest")
     image = ax.pcolormesh(xs, ys, np.where(fails, np.nan, rates), vmin=vmin, vmax=vmax, cmap=cmap,
                           shading="nearest")
-    ax.legend(handles=[Patch(color=DIVERGED_COLOR, label="diverges (no rate < 1)")], fontsize=9, loc="upper right")
+    ax.legend(handles=[Patch(color=DIVERGED_COLOR, label="diverges (no rate < 1)")], loc="upper right")
     return image
+
+
+def displayed_text_sizes(fig, dpi=None):
+    """``{text: size in pt}`` of every visible text of a drawn figure, at the size the book
+    shows it: an image ``w`` pixels wide is shown at ``min(w, COLUMN_WIDTH_PX)`` CSS pixels."""
+    dpi = dpi or fig.dpi
+    width_px = fig.get_figwidth() * dpi
+    scale = min(1.0, COLUMN_WIDTH_PX / width_px)
+    # A font of s pt is s * dpi / 72 image pixels, shown at `scale` CSS px each (0.75 pt).
+    return {text.get_text(): text.get_fontsize() * dpi / 72 * scale * 0.75
+            for text in fig.findobj(matplotlib.text.Text)
+            if text.get_visible() and text.get_text().strip()}
+
+
+def check_readable(fig, dpi=None):
+    """Refuse a figure whose smallest text would be shown below :data:`MIN_TEXT_PT`."""
+    sizes = displayed_text_sizes(fig, dpi)
+    small = {text: round(pt, 1) for text, pt in sizes.items() if pt < MIN_TEXT_PT}
+    if small:
+        shown = ", ".join(f"{text!r}: {pt} pt" for text, pt in list(small.items())[:4])
+        raise ValueError(f"figure text shown below {MIN_TEXT_PT} pt ({shown}): make the figure "
+                         f"narrower, its dpi higher or its fonts larger")
 
 
 def png_bytes(fig, dpi=None, colors=None):
@@ -137,6 +173,7 @@ def png_bytes(fig, dpi=None, colors=None):
     """
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi or fig.dpi)
+    check_readable(fig, dpi)  # after savefig, which drew the tick labels
     if colors is None:
         return buffer.getvalue()
     buffer.seek(0)

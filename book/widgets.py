@@ -249,7 +249,7 @@ def _static_html(grid, spec, figure_html, title):
     )
 
 
-def explore(draw, sliders, *, title=None, figsize=(5.0, 3.5), dpi=72, initial=None):
+def explore(draw, sliders, *, title=None, figsize=(6.0, 4.0), dpi=100, initial=None):
     """A matplotlib figure with one slider per parameter.
 
     Parameters
@@ -265,8 +265,9 @@ def explore(draw, sliders, *, title=None, figsize=(5.0, 3.5), dpi=72, initial=No
     figsize : (float, float)
         Figure size in inches.
     dpi : int
-        Resolution of the static frames (the live and print layers use 100): the page
-        carries one PNG per state, so keep it low.
+        Resolution of the static frames (the live and print layers use 100). The page
+        carries one PNG per state, but a frame must stay readable: its text is checked
+        at the size the page shows it (:func:`book.plotting.check_readable`).
     initial : dict, optional
         Starting value of some sliders (default: the middle of each list).
     """
@@ -458,7 +459,7 @@ def trajectory_explorer(landscape, make_optimizer, sliders, *, x0, steps, bounds
         plotting.contour(ax, landscape, bounds, levels=levels)
         run = runs[grid.flat(positions)]
         plotting.paths(ax, {l: _clipped(r.path, limit) for l, r in run.items()})
-        ax.set_title(_readout({l: r.losses for l, r in run.items()}, steps), fontsize=8)
+        ax.set_title(_readout({l: r.losses for l, r in run.items()}, steps))
         return plotting.png_bytes(fig)
 
     return Explorer(html_layer, render(grid.start), render, grid, title)
