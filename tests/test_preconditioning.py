@@ -132,3 +132,15 @@ def test_full_matrix_cost_counts():
     assert cost["full_flops"] == 10**18 // 3 + 10**12
     assert cost["diagonal_flops"] == 10**6
     assert pc.full_matrix_cost(10, bytes_per_number=8)["full_bytes"] == 800
+
+
+def test_inverse_sqrt_and_the_2d_search_domain():
+    rng = np.random.default_rng(3)
+    P = random_spd(rng, 4, 50.0)
+    root = pc.inverse_sqrt(P)
+    np.testing.assert_allclose(root @ P @ root, np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(root, root.T)
+    with pytest.raises(ValueError, match="2x2"):
+        pc.best_diagonal_kappa(np.eye(3))
+    with pytest.raises(ValueError, match="P must have shape"):
+        pc.ChangeOfVariables(landscapes.quadratic(kappa=10), np.eye(3))
