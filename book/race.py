@@ -46,9 +46,8 @@ class Tuned(NamedTuple):
 
     How robust the best count is: ``median_count`` is the median count over the best
     learning rate and its neighbours in the grid (a run that does not arrive counts as
-    infinitely slow; -1 when the median does not arrive), and ``window`` is the ratio of
-    the largest to the smallest learning rate of the unbroken run of arriving grid
-    points around the best one (1 for a lone arriving point, nan when none arrives).
+    infinitely slow; -1 when the median does not arrive), so a best count that rests on
+    one lucky grid point shows as -1.
     """
 
     lrs: np.ndarray
@@ -58,7 +57,6 @@ class Tuned(NamedTuple):
     best_count: int
     best_gap: float
     median_count: float
-    window: float
 
 
 def _median_around(counts, k):
@@ -68,24 +66,13 @@ def _median_around(counts, k):
     return float(median) if np.isfinite(median) else -1.0
 
 
-def _arriving_window(lrs, arrived, k):
-    """lrs[high] / lrs[low] for the unbroken run of arriving grid points that holds k."""
-    low, high = k, k
-    while low > 0 and arrived[low - 1]:
-        low -= 1
-    while high < arrived.size - 1 and arrived[high + 1]:
-        high += 1
-    return float(lrs[high] / lrs[low])
-
-
 def _best(lrs, counts, gaps):
     arrived = counts >= 0
     if not arrived.any():
         k = int(np.argmin(gaps))
-        return Tuned(lrs, counts, gaps, float(lrs[k]), -1, float(gaps[k]), -1.0, float("nan"))
+        return Tuned(lrs, counts, gaps, float(lrs[k]), -1, float(gaps[k]), -1.0)
     k = np.flatnonzero(arrived)[np.argmin(counts[arrived])]
-    return Tuned(lrs, counts, gaps, float(lrs[k]), int(counts[k]), float(gaps[k]),
-                 _median_around(counts, k), _arriving_window(lrs, arrived, k))
+    return Tuned(lrs, counts, gaps, float(lrs[k]), int(counts[k]), float(gaps[k]), _median_around(counts, k))
 
 
 def _race_lrs(contestants, landscape, lrs, steps, x0, repeats=(), **options):

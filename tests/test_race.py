@@ -97,13 +97,6 @@ def test_tune_reports_the_median_count_around_the_best_learning_rate():
     assert _tuned([-1, -1]).median_count == -1
 
 
-def test_tune_reports_the_window_of_arriving_learning_rates_around_the_best():
-    lrs = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
-    assert _tuned([-1, 50, 30, 60, -1], lrs).window == pytest.approx(100.0)
-    assert _tuned([30, -1, 20, -1, 80], lrs).window == 1.0
-    assert np.isnan(_tuned([-1] * 5, lrs).window)
-
-
 def test_a_circling_run_does_not_win_the_race():
     # RMSProp at a fixed learning rate circles the minimum of the ravine: its gap passes
     # below the tolerance and rises again, so it must not count as arrived.
