@@ -185,14 +185,12 @@ def _requirements(distribution) -> list[str]:
     return names
 
 
-def distribution_entries(names=STUDENT_DISTRIBUTIONS) -> dict[str, Path]:
-    """Top-level files and folders of ``names`` and their requirements, by name.
-
-    Metadata, ``.pth`` files (which run code at start-up) and scripts are left out.
-    """
+def distribution_closure(names) -> list:
+    """The installed distributions ``names`` and those they require, recursively (a
+    requirement not installed here, e.g. one for another platform, is skipped)."""
     from importlib import metadata
 
-    entries, seen, todo = {}, set(), list(names)
+    found, seen, todo = [], set(), list(names)
     while todo:
         name = todo.pop().lower().replace("_", "-")
         if name in seen:
@@ -202,7 +200,18 @@ def distribution_entries(names=STUDENT_DISTRIBUTIONS) -> dict[str, Path]:
             distribution = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue
+        found.append(distribution)
         todo += _requirements(distribution)
+    return found
+
+
+def distribution_entries(names=STUDENT_DISTRIBUTIONS) -> dict[str, Path]:
+    """Top-level files and folders of ``names`` and their requirements, by name.
+
+    Metadata, ``.pth`` files (which run code at start-up) and scripts are left out.
+    """
+    entries = {}
+    for distribution in distribution_closure(names):
         for file in distribution.files or []:
             top = file.parts[0]
             if top in ("..", "__pycache__") or top.endswith((".dist-info", ".egg-info", ".pth", ".data")):

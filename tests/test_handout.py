@@ -20,7 +20,6 @@ import sys
 import tomllib
 import venv
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 import nbformat
@@ -31,10 +30,10 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from autograder.cli import main
 from autograder.handout import DISTRIBUTION, HIDDEN_MARKERS, HandoutError, write_handout
+from autograder.sandbox import distribution_closure
 from autograder.release import RELEASE_DIR, REPO, SOURCE_DIR, assignments, book_url
 
 ASSIGNMENTS = assignments(RELEASE_DIR)
@@ -164,24 +163,6 @@ def student_kernel(handout, tmp_path_factory):
     return KernelSpecManager(kernel_dirs=[str(spec.parent)]), unpacked
 
 
-def closure(names):
-    """The installed distributions ``names`` and those they require, recursively."""
-    found, seen, todo = [], set(), list(names)
-    while todo:
-        name = canonicalize_name(todo.pop())
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            distribution = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
-            continue  # required on another platform only
-        found.append(distribution)
-        requirements = map(Requirement, distribution.requires or [])
-        todo += [r.name for r in requirements if r.marker is None or r.marker.evaluate({"extra": ""})]
-    return found
-
-
 def link_requirements(handout, folder, python):
     """Link the handout's requirements and ipykernel (with theirs) from this environment
     into ``folder`` and put it on the path of ``python``'s venv. Their metadata comes too:
@@ -189,7 +170,7 @@ def link_requirements(handout, folder, python):
     project = tomllib.loads((handout / "pyproject.toml").read_text())["project"]
     names = [Requirement(text).name for text in project["dependencies"]] + ["ipykernel"]
     folder.mkdir()
-    for distribution in closure(names):
+    for distribution in distribution_closure(names):
         for top in {file.parts[0] for file in distribution.files or []}:
             if top not in ("..", "__pycache__") and not top.endswith(".pth") and not (folder / top).exists():
                 (folder / top).symlink_to(Path(distribution.locate_file(top)).resolve())
