@@ -13,6 +13,8 @@ import subprocess
 import pytest
 from book_pages import ROOT, toc_pages
 
+from autograder.release import book_url
+
 JUPYTER_BOOK = ROOT / ".venv" / "bin" / "jupyter-book"
 
 # A resource the browser would fetch from another host: a script, a stylesheet, a
@@ -24,6 +26,32 @@ EXTERNAL_RESOURCE = re.compile(
     r"""|@import\s+(?:url\()?\s*["']?(?:https?:)?//"""
     r"""|url\(\s*["']?(?:https?:)?//""",
     re.IGNORECASE)
+
+# Sphinx's html_baseurl (html.baseurl = book_url in _config.yml) puts the page's published
+# address on every page: <link rel="canonical" href="<book_url>/<page>.html">. It loads
+# nothing, so it is the one <link> to another host allowed, and only to the book's own
+# address: any other rel, or a canonical link elsewhere, is still an outside resource.
+ATTRIBUTE = re.compile(r"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+
+
+def is_own_canonical_link(tag, url):
+    """Whether the tag ``<link ...>`` is ``rel="canonical"`` to a page under ``url``."""
+    attributes = {name.lower(): "".join(values) for name, *values in ATTRIBUTE.findall(tag)}
+    return (attributes.get("rel", "").lower().split() == ["canonical"]
+            and attributes.get("href", "").startswith(url.rstrip("/") + "/"))
+
+
+def external_resources(text, url):
+    """What ``text`` (HTML or CSS) would fetch from another host; the canonical link to
+    the book's own address ``url`` is not fetched and not counted."""
+    hits = []
+    for match in EXTERNAL_RESOURCE.finditer(text):
+        if match.group(0).lower().startswith("<link"):
+            tag = text[match.start():text.find(">", match.start()) + 1]
+            if is_own_canonical_link(tag, url):
+                continue
+        hits.append(match.group(0))
+    return hits
 
 # nbgrader's markers around solution code and hidden tests.
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -42,10 +70,22 @@ def test_no_resource_loads_from_the_internet(built_book):
     files = built_pages(built_book) + sorted((built_book / "_static").rglob("*.css"))
     offenders = {}
     for path in files:
-        hits = [m.group(0) for m in EXTERNAL_RESOURCE.finditer(path.read_text(errors="replace"))]
+        hits = external_resources(path.read_text(errors="replace"), book_url())
         if hits:
             offenders[str(path.relative_to(built_book))] = hits[:3]
     assert not offenders, f"external scripts/styles/fonts: {offenders}"
+
+
+def test_every_page_names_its_published_address(built_book):
+    # html.baseurl is book_url: each page's canonical link is where the workflow
+    # (.github/workflows/pages.yml) publishes it, the address the exercises link to.
+    url = book_url()
+    for page in toc_pages():
+        text = (built_book / f"{page}.html").read_text()
+        links = [tag for tag in re.findall(r"<link\b[^>]*>", text, re.IGNORECASE)
+                 if is_own_canonical_link(tag, url)]
+        assert len(links) == 1, f"{page}: canonical links {links}"
+        assert f'href="{url}/{page}.html"' in links[0], f"{page}: {links[0]}"
 
 
 def test_vendored_mathjax_is_loaded_once_and_only_by_reference(built_book):
