@@ -51,6 +51,12 @@ INTERNAL_ATTRIBUTES = frozenset({"__builtins__", "__import__", "__globals__", "_
                                  "cr_frame", "modules"})
 
 
+def _called_name(call: ast.Call) -> str:
+    """``f`` of ``f(...)`` or ``x.f(...)``; '' for other callees."""
+    function = call.func
+    return function.id if isinstance(function, ast.Name) else getattr(function, "attr", "")
+
+
 def _imported_modules(tree: ast.AST) -> list[str]:
     modules = []
     for node in ast.walk(tree):
@@ -60,8 +66,7 @@ def _imported_modules(tree: ast.AST) -> list[str]:
             modules += [f"{node.module}.{alias.name}" if node.module == "book" else node.module
                         for alias in node.names]
         elif isinstance(node, ast.Call):
-            function = node.func
-            name = function.id if isinstance(function, ast.Name) else getattr(function, "attr", "")
+            name = _called_name(node)
             if name in ("__import__", "import_module") and node.args:
                 argument = node.args[0]
                 modules.append(argument.value if isinstance(argument, ast.Constant)
@@ -76,8 +81,7 @@ def _dynamic_uses(tree: ast.AST) -> list[str]:
     uses = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            function = node.func
-            name = function.id if isinstance(function, ast.Name) else getattr(function, "attr", "")
+            name = _called_name(node)
             if name in DYNAMIC_CALLS:
                 uses.append(f"{name}()")
             elif name in ("getattr", "setattr", "delattr") and len(node.args) >= 2 \
