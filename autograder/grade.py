@@ -31,6 +31,7 @@ dask.distributed cluster (whose workers need this package and, for isolation, bw
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import signal
@@ -197,7 +198,8 @@ def prepare(text: str, released_text: str | None) -> dict:
 
     ``{"cells": [{"id", "source"}] | None, "notes", "integrity", "error"}``, plain data.
     It parses untrusted text, so :func:`_grade_into` runs it through
-    :func:`autograder.limited.call`.
+    :func:`autograder.limited.call` when the notebook is large (see
+    :data:`PARSE_IN_PROCESS_CHARS`).
     """
     from autograder import integrity
     from autograder.extract import NotebookError, extract, load_notebook
@@ -220,6 +222,14 @@ def prepare(text: str, released_text: str | None) -> dict:
     return prepared
 
 
+@functools.lru_cache(maxsize=None)
+def _stored_inputs(assignment: str) -> dict:
+    """The cases' stored inputs, read once per grading process (only serialised from here)."""
+    from autograder.reference import load_inputs
+
+    return load_inputs(assignment)
+
+
 def _run_cells(report: dict, cells: list[dict], settings: dict) -> dict | None:
     """Run the notebook's cells and the cases in the sandbox; return the run outputs (or None)."""
     from autograder import sandbox, wire
@@ -229,7 +239,7 @@ def _run_cells(report: dict, cells: list[dict], settings: dict) -> dict | None:
     assignment = settings["assignment"]
     limits = sandbox.Limits(**settings["limits"])
     request = {"assignment": assignment, "function": FUNCTIONS[assignment], "cells": cells,
-               "inputs": load_inputs(assignment)}
+               "inputs": _stored_inputs(assignment)}
     try:
         runner = sandbox.sandbox_for(mode=settings["sandbox"], tmp_bytes=TMP_BYTES)
         outcome = runner.run(request, limits)
@@ -281,22 +291,10 @@ def _read_reply(report: dict, outcome, wire) -> dict | None:
             "protocol", None, f"the notebook's process broke the grading protocol ({reply['protocol']}); "
             "its answers from then on were not used"))
     if reply.get("error"):
-        report["error"] = _lead_with_cell_error(str(reply["error"]), cells)
+        report["error"] = str(reply["error"])
     if outcome.returncode != 0:
         report["notes"].append(f"the notebook's process {outcome.exit_description()}")
     return reply.get("outputs")
-
-
-def _lead_with_cell_error(error: str, cells: list[dict]) -> str:
-    """The driver's error, led by the cell error that caused it: a cell that raised (a
-    SyntaxError in the answer cell) is why the function is missing, and a similar name
-    offered then would only mislead."""
-    failed = [cell for cell in cells if cell.get("error")]
-    if not failed or not error.startswith("the notebook does not define"):
-        return error
-    function = error.split(" function ", 1)[1].split("(", 1)[0]
-    cause = next((cell for cell in failed if cell["id"] == function), failed[0])
-    return f"{cause['error']}, so {error.split(';', 1)[0]}"
 
 
 # --- orchestration (main process) -------------------------------------------------------

@@ -183,6 +183,19 @@ def receive(fd: int, limit: int = ANSWER_BYTES, wait=lambda: None):
 # --- the student's process ---------------------------------------------------------------
 
 
+def missing_function(name: str, namespace: dict, cells: list[dict]) -> str:
+    """Why the cells define no function ``name``: the cell error that caused it first (a
+    SyntaxError in the answer cell; a similar name offered then would only mislead),
+    else the names that look alike."""
+    missing = f"the notebook does not define a function {name}()"
+    failed = [cell for cell in cells if cell["error"]]
+    if failed:
+        cause = next((cell for cell in failed if cell["id"] == name), failed[0])
+        return f"{cause['error']}, so {missing}"
+    similar = difflib.get_close_matches(name, [n for n in namespace if not n.startswith("__")], n=3, cutoff=0.6)
+    return missing + (f"; did you mean {', '.join(similar)}?" if similar else "")
+
+
 def serve(request: dict, calls: int, answers: int) -> None:
     """Run the cells, say how that went, then run each case the driver sends on ``calls``."""
     from autograder import execute
@@ -200,10 +213,7 @@ def serve(request: dict, calls: int, answers: int) -> None:
     function_name = request["function"]
     function = namespace.get(function_name)
     if not callable(function):
-        similar = difflib.get_close_matches(function_name, [n for n in namespace if not n.startswith("__")],
-                                            n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(similar)}?" if similar else ""
-        hello["error"] = f"the notebook does not define a function {function_name}(){hint}"
+        hello["error"] = missing_function(function_name, namespace, hello["cells"])
     send(answers, hello)
     if hello["error"]:
         return
@@ -371,7 +381,7 @@ def conduct(request: dict, student: Student) -> dict:
     reply["replaced"] = [name[:200] for name in replaced[:100] if isinstance(name, str)] \
         if isinstance(replaced, list) else []
     if hello.get("error"):
-        reply["error"] = str(hello["error"])[:MESSAGE_CHARS]
+        reply["error"] = str(hello["error"])[:2 * MESSAGE_CHARS]  # a cell's error, then what it caused
         return reply
     assignment = request["assignment"]
     reply["outputs"] = {"assignment": assignment, "cases": {}}
