@@ -199,6 +199,7 @@ def make_optimizer(
     kernel: Kernel,
     schedule: Callable[[Any, int], tuple[dict, dict]] | None = None,
     initial: dict[str, Any] | None = None,
+    elementwise: bool = True,
 ) -> Optimizer:
     """Build an `Optimizer` around a per-array update kernel.
 
@@ -213,6 +214,12 @@ def make_optimizer(
         schedule: ``schedule(state, step) -> (new_fields, extra_args)`` for state that
             is one value for all parameters (NAdam's ``mu_product``).
         initial: initial values of those shared fields.
+        elementwise: whether each element's update depends on that element alone.
+            False for rules that read a whole array (a norm, a matrix product, a row
+            mean): the kernel then gets the whole arrays, never slices, and
+            ``kernel(param, grad, state, args)`` *returns* the dict of new arrays
+            (``"param"`` and each buffer), whose buffers may have any shape
+            (Adafactor's row and column factors, Shampoo's preconditioners).
     """
     batched = {k: v for k, v in kernel_args.items() if isinstance(v, np.ndarray)}
     # Which weight decay the kernels apply, decided once rather than on every step.
@@ -265,11 +272,15 @@ def make_optimizer(
         for index, (param, grad) in enumerate(zip(leaves, grad_leaves)):
             check(param, keys, index)
             old = {field: arrays[index] for field, arrays in zip(fields, buffer_leaves)}
-            if grad.shape != param.shape or any(a.shape != param.shape for a in old.values()):
-                _shape_error(keys, index, param, grad, old)
+            shaped_like_param = old if elementwise else {}
+            if grad.shape != param.shape or any(
+                a.shape != param.shape for a in shaped_like_param.values()
+            ):
+                _shape_error(keys, index, param, grad, shaped_like_param)
             if param.dtype not in cast_args:
                 cast_args[param.dtype] = _in_dtype(args, param.dtype) if batched else args
-            out = _run_kernel(kernel, param, grad, old, cast_args[param.dtype])
+            run = _run_kernel if elementwise else _run_whole_array_kernel
+            out = run(kernel, param, grad, old, cast_args[param.dtype])
             new_params.append(out["param"])
             for new, field in zip(new_buffers, fields):
                 new.append(out[field])
@@ -296,14 +307,30 @@ def _in_dtype(args: dict, dtype) -> dict:
     }
 
 
-def _run_kernel(kernel: Kernel, param, grad, old: dict, args: dict) -> dict:
-    """Allocate the outputs of one array's update and let `kernel` fill them."""
+def _in_param_dtype(param, grad, old: dict):
+    """grad and the old buffers in the parameter's dtype (float32 stays float32)."""
     dtype = param.dtype
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
     for field, array in old.items():
         if array.dtype != dtype:
             old[field] = array.astype(dtype)
+    return grad, old
+
+
+def _run_whole_array_kernel(kernel, param, grad, old: dict, args: dict) -> dict:
+    """Let a non-elementwise `kernel` compute one array's update from whole arrays."""
+    grad, old = _in_param_dtype(param, grad, old)
+    out = kernel(param, grad, old, args)
+    missing = {"param", *old} - set(out)
+    if missing:
+        raise RuntimeError(f"kernel {kernel.__name__} returned no {sorted(missing)}")
+    return out
+
+
+def _run_kernel(kernel: Kernel, param, grad, old: dict, args: dict) -> dict:
+    """Allocate the outputs of one array's update and let `kernel` fill them."""
+    grad, old = _in_param_dtype(param, grad, old)
     out = {"param": np.empty_like(param)}
     for field in old:
         out[field] = np.empty_like(param)
