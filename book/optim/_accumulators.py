@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _base
+from ._catalog import Entry
 
 Tree = np.ndarray | dict
 
@@ -241,3 +242,70 @@ def _adadelta_kernel(param, grad, state, out, args):
     _base.add_square(state["acc_delta"], delta, rho, out=acc_delta, scratch=np.empty_like(delta))
     np.multiply(delta, -args["lr"], out=new_param)
     new_param += param
+
+
+CATALOG = (
+    Entry(
+        factory="adagrad",
+        family="B. Adaptive (diagonal)",
+        rule=(
+            r"g_t \leftarrow g_t + \lambda \theta_{t-1}",
+            r"s_t = s_{t-1} + g_t^2 \quad (s_0 = \text{initial accumulator value})",
+            r"\theta_t = \theta_{t-1} - \frac{\eta}{1 + (t-1)\delta} \, \frac{g_t}{\sqrt{s_t} + \epsilon}",
+        ),
+        reference="torch.optim.Adagrad",
+        paper="Duchi, Hazan & Singer (2011), Adaptive subgradient methods for online "
+        "learning and stochastic optimization",
+        year=2011,
+        bibkey="duchi2011adaptive",
+        chapter="chapters/adagrad",
+        notes=(
+            "The learning-rate decay (delta = lr_decay) and a nonzero starting "
+            "accumulator are torch additions; the paper starts from s = 0.",
+        ),
+    ),
+    Entry(
+        factory="rmsprop",
+        family="B. Adaptive (diagonal)",
+        rule=(
+            r"g_t \leftarrow g_t + \lambda \theta_{t-1}",
+            r"v_t = \alpha v_{t-1} + (1-\alpha) g_t^2",
+            r"d_t = \sqrt{v_t - \bar g_t^2} + \epsilon \text{ with } "
+            r"\bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t \text{ if centered, else } "
+            r"\sqrt{v_t} + \epsilon",
+            r"b_t = \mu b_{t-1} + g_t / d_t, \quad \theta_t = \theta_{t-1} - \eta b_t "
+            r"\quad (\mu = 0: \theta_t = \theta_{t-1} - \eta g_t / d_t)",
+        ),
+        reference="torch.optim.RMSprop",
+        paper="Tieleman & Hinton (2012), Lecture 6.5 of Neural Networks for Machine "
+        "Learning (slides)",
+        year=2012,
+        bibkey="tieleman2012rmsprop",
+        chapter="chapters/rmsprop",
+        notes=(
+            "eps is added outside the square root (Graves's centered form adds it inside).",
+            "Momentum accumulates the normalised step and lr multiplies it afterwards.",
+            "The defaults (lr 1e-2, alpha 0.99) are torch's; the slides use a decay of 0.9.",
+        ),
+    ),
+    Entry(
+        factory="adadelta",
+        family="B. Adaptive (diagonal)",
+        rule=(
+            r"g_t \leftarrow g_t + \lambda \theta_{t-1}",
+            r"v_t = \rho v_{t-1} + (1-\rho) g_t^2",
+            r"\Delta_t = \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}} \, g_t",
+            r"u_t = \rho u_{t-1} + (1-\rho) \Delta_t^2",
+            r"\theta_t = \theta_{t-1} - \eta \Delta_t",
+        ),
+        reference="torch.optim.Adadelta",
+        paper="Zeiler (2012), ADADELTA: an adaptive learning rate method",
+        year=2012,
+        bibkey="zeiler2012adadelta",
+        chapter="chapters/rmsprop",
+        notes=(
+            "The paper has no learning rate; torch multiplies the step by lr, whose "
+            "default 1.0 recovers the paper.",
+        ),
+    ),
+)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _base
+from ._catalog import Entry
 
 Tree = np.ndarray | dict
 
@@ -16,6 +17,15 @@ class AdamState(NamedTuple):
     exp_avg: Tree
     exp_avg_sq: Tree
     max_exp_avg_sq: Tree | None  # None unless amsgrad
+
+
+# The lines of the update rule that every Adam variant shares, for the cheat sheet.
+COUPLED_DECAY = r"g_t \leftarrow g_t + \lambda \theta_{t-1}"
+DECOUPLED_DECAY = r"\theta_{t-1} \leftarrow (1 - \eta\lambda) \theta_{t-1}"
+ADAM_MOMENTS = (
+    r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t",
+    r"v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2",
+)
 
 
 def adam_family_hyperparameters(lr, betas, eps, weight_decay, **more) -> dict:
@@ -159,3 +169,49 @@ def _adam_kernel(param, grad, state, out, args):
     denom /= (1 - beta2**step) ** 0.5
     denom += args["eps"]
     _base.addcdiv(param, -args["lr"] / (1 - beta1**step), exp_avg, denom, out=new_param)
+
+
+_ADAM_STEP = (
+    *ADAM_MOMENTS,
+    r"\hat v_t = \max(\hat v_{t-1}, v_t) \text{ if amsgrad, else } v_t",
+    r"\theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t} \, "
+    r"\frac{m_t}{\sqrt{\hat v_t / (1-\beta_2^t)} + \epsilon}",
+)
+
+CATALOG = (
+    Entry(
+        factory="adam",
+        family="C. The Adam family",
+        rule=(COUPLED_DECAY + r", \text{ or if decoupled: } " + DECOUPLED_DECAY,
+              *_ADAM_STEP),
+        reference="torch.optim.Adam",
+        paper="Kingma & Ba (2015), Adam: a method for stochastic optimization; "
+        "Reddi, Kale & Kumar (2018) for AMSGrad",
+        year=2015,
+        bibkey="kingma2015adam",
+        chapter="chapters/adam",
+        notes=(
+            "eps is added to the bias-corrected sqrt(v_hat), as in the paper's "
+            "Algorithm 1, not in the eps-hat form of its Section 2.",
+            "weight_decay is L2 regularisation added to the gradient unless "
+            "decoupled_weight_decay is set (then it is AdamW).",
+            "AMSGrad keeps the maximum of the raw v and bias-corrects it; Reddi et al. "
+            "use no bias correction.",
+        ),
+    ),
+    Entry(
+        factory="adamw",
+        family="C. The Adam family",
+        rule=(DECOUPLED_DECAY, *_ADAM_STEP),
+        reference="torch.optim.AdamW",
+        paper="Loshchilov & Hutter (2019), Decoupled weight decay regularization",
+        year=2019,
+        bibkey="loshchilov2019decoupled",
+        chapter="chapters/adam-failures",
+        notes=(
+            "torch multiplies the decay by lr: its weight_decay is the paper's lambda "
+            "divided by Adam's step size alpha.",
+            "The default weight_decay is 1e-2.",
+        ),
+    ),
+)

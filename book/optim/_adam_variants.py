@@ -7,7 +7,15 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _base
-from ._adam import adam_family_hyperparameters, decay_and_moments, shown
+from ._adam import (
+    ADAM_MOMENTS,
+    COUPLED_DECAY,
+    DECOUPLED_DECAY,
+    adam_family_hyperparameters,
+    decay_and_moments,
+    shown,
+)
+from ._catalog import Entry
 
 Tree = np.ndarray | dict
 
@@ -250,3 +258,77 @@ def _radam_kernel(param, grad, state, out, args):
         else:
             update *= np.where(rectified, adaptive * _rectification(rho_t, rho_inf), 1.0)
     np.subtract(param, update, out=new_param)
+
+
+_EITHER_DECAY = COUPLED_DECAY + r", \text{ or if decoupled: } " + DECOUPLED_DECAY
+
+CATALOG = (
+    Entry(
+        factory="adamax",
+        family="C. The Adam family",
+        rule=(
+            COUPLED_DECAY,
+            ADAM_MOMENTS[0],
+            r"u_t = \max(\beta_2 u_{t-1}, \lvert g_t \rvert + \epsilon)",
+            r"\theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t} \, \frac{m_t}{u_t}",
+        ),
+        reference="torch.optim.Adamax",
+        paper="Kingma & Ba (2015), Adam: a method for stochastic optimization, Section 7.1",
+        year=2015,
+        bibkey="kingma2015adam",
+        chapter="chapters/adamax",
+        notes=(
+            "eps sits inside the max, u = max(beta2 u, |g| + eps); the paper has no eps "
+            "and divides 0 by 0 when the first gradients are zero.",
+        ),
+    ),
+    Entry(
+        factory="nadam",
+        family="C. The Adam family",
+        rule=(
+            _EITHER_DECAY,
+            *ADAM_MOMENTS,
+            r"\mu_t = \beta_1 \left(1 - \tfrac{1}{2} \, 0.96^{t\psi}\right)",
+            r"\theta_t = \theta_{t-1} - \eta \, \frac{"
+            r"\frac{1-\mu_t}{1-\prod_{i \le t} \mu_i} g_t + "
+            r"\frac{\mu_{t+1}}{1-\prod_{i \le t+1} \mu_i} m_t}"
+            r"{\sqrt{v_t / (1-\beta_2^t)} + \epsilon}",
+        ),
+        reference="torch.optim.NAdam",
+        paper="Dozat (2016), Incorporating Nesterov momentum into Adam",
+        year=2016,
+        bibkey="dozat2016incorporating",
+        chapter="chapters/nadam-radam",
+        notes=(
+            "The momentum schedule mu_t with psi = momentum_decay = 0.004 follows "
+            "Dozat's experiments; the algorithm box leaves mu_t free.",
+            "The first moment is the plain EMA with beta1; the schedule only weighs "
+            "its two terms.",
+        ),
+    ),
+    Entry(
+        factory="radam",
+        family="C. The Adam family",
+        rule=(
+            _EITHER_DECAY,
+            *ADAM_MOMENTS,
+            r"\rho_\infty = \frac{2}{1-\beta_2} - 1, \quad "
+            r"\rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t}",
+            r"r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}"
+            r"{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}",
+            r"\theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t} \, m_t \, r_t \, "
+            r"\frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon} \text{ if } \rho_t > 5, "
+            r"\text{ else } \theta_{t-1} - \frac{\eta}{1-\beta_1^t} \, m_t",
+        ),
+        reference="torch.optim.RAdam",
+        paper="Liu et al. (2020), On the variance of the adaptive learning rate and beyond",
+        year=2020,
+        bibkey="liu2020variance",
+        chapter="chapters/nadam-radam",
+        notes=(
+            "torch rectifies once rho_t > 5, the paper's Algorithm 2 once rho_t > 4: "
+            "with beta2 = 0.999 torch takes five momentum steps where the paper takes four.",
+            "eps is added to sqrt(v_t); the paper's adaptive rate has no eps.",
+        ),
+    ),
+)

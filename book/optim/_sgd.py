@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _base
+from ._catalog import Entry
 
 
 class SGDState(NamedTuple):
@@ -90,3 +91,30 @@ def _sgd_kernel(param, grad, state, out, args):
             grad = np.where(momentum != 0, buffer, grad)
     np.multiply(grad, -args["lr"], out=new_param)
     new_param += param
+
+
+CATALOG = (
+    Entry(
+        factory="sgd",
+        family="A. Baselines",
+        rule=(
+            r"g_t \leftarrow g_t + \lambda \theta_{t-1}",
+            r"b_t = \mu b_{t-1} + (1-\tau) g_t \quad (b_1 = g_1)",
+            r"d_t = g_t + \mu b_t \text{ if nesterov, else } b_t \quad (d_t = g_t \text{ if } \mu = 0)",
+            r"\theta_t = \theta_{t-1} - \eta d_t",
+        ),
+        reference="torch.optim.SGD",
+        paper="Robbins & Monro (1951), A stochastic approximation method; Polyak (1964) "
+        "heavy-ball momentum; Sutskever et al. (2013) the Nesterov form",
+        year=1951,
+        bibkey="robbins1951stochastic",
+        chapter="chapters/sgd",
+        notes=(
+            "Momentum accumulates gradients and lr multiplies the buffer afterwards "
+            "(Sutskever et al. write v = mu v - lr g): the same for a constant lr.",
+            "The first buffer is the gradient itself; dampening starts at step 2.",
+            "Nesterov is the look-ahead rewrite g + mu b at the current parameters, not "
+            "a gradient taken at theta + mu v.",
+        ),
+    ),
+)
