@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import numpy as np
@@ -93,14 +94,19 @@ def assert_state_matches(state, torch_state, steps):
             np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL, err_msg=field)
 
 
+def both_runs(name, kwargs):
+    """(book.optim's, torch's) run of a case: each (params after every step, final state)."""
+    params = start_params(seed=len(CASES))
+    grad_steps = gradient_sequence(SHAPES, STEPS, seed=sum(map(ord, name)))
+    return (numpy_run(getattr(optim, name)(**kwargs), params, grad_steps),
+            torch_run(name, kwargs, params, grad_steps))
+
+
 @pytest.mark.parametrize(
     "name, kwargs", CASES, ids=[f"{n}-{'-'.join(map(str, k.items()))}" for n, k in CASES]
 )
 def test_matches_torch(name, kwargs):
-    params = start_params(seed=len(CASES))
-    grad_steps = gradient_sequence(SHAPES, STEPS, seed=sum(map(ord, name)))
-    expected_history, torch_state = torch_run(name, kwargs, params, grad_steps)
-    history, state = numpy_run(getattr(optim, name)(**kwargs), params, grad_steps)
+    (history, state), (expected_history, torch_state) = both_runs(name, kwargs)
     for step, (actual, expected) in enumerate(zip(history, expected_history), start=1):
         for key in SHAPES:
             np.testing.assert_allclose(
@@ -209,3 +215,37 @@ def test_float32_agreement(name, kwargs):
     with unit-normal gradients from unit-normal starts, the largest error relative to
     the array's largest magnitude stays below FLOAT32_RTOL."""
     assert float32_error(name, kwargs) < FLOAT32_RTOL
+
+
+# --- the verification record (tests/optim_verification.py) ---------------------------
+
+TINY = 1e-300  # ATOL's floor: only exact zeros divide by it
+
+
+def relative_error(actual, expected) -> float:
+    """max |actual - expected| / max(|expected|, TINY) over the array."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    return float(np.max(np.abs(actual - expected) / np.maximum(np.abs(expected), TINY)))
+
+
+def largest_relative_error(name: str) -> float:
+    """The largest relative error of `name` against torch over its CASES: every
+    parameter after every step and every buffer of the final state."""
+    worst = 0.0
+    for kwargs in (kwargs for case, kwargs in CASES if case == name):
+        (history, state), (expected_history, torch_state) = both_runs(name, kwargs)
+        for actual, expected in zip(history, expected_history):
+            worst = max(worst, *(relative_error(actual[k], expected[k]) for k in SHAPES))
+        for key, torch_fields in torch_state.items():
+            for field, expected in torch_fields.items():
+                if field != "step":
+                    value = getattr(state, field)  # NAdam's mu_product: one float
+                    actual = value[key] if isinstance(value, dict) else value
+                    worst = max(worst, relative_error(actual, expected))
+    return worst
+
+
+TORCH_NINE = ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax", "nadam",
+              "radam")
+VERIFY = {name: functools.partial(largest_relative_error, name) for name in TORCH_NINE}
+VERIFY_REFERENCE = {name: f"torch.optim.{TORCH_CLASSES[name].__name__}" for name in TORCH_NINE}
