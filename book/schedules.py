@@ -35,7 +35,10 @@ __all__ = [
     "range_test_lrs",
     "RangeTest",
     "read_range_test",
+    "ScheduledRun",
+    "run_with_schedule",
     "sgd_with_schedule",
+    "sgd_expected_loss",
 ]
 
 
@@ -238,21 +241,68 @@ def read_range_test(lrs, losses, smoothing=0.98, blowup=4.0):
     )
 
 
-def sgd_with_schedule(landscape, x0, lrs, rng, batch_size=None):
-    """Plain SGD on ``landscape.stochastic_grad`` with learning rate ``lrs[t]`` at step ``t``.
+class ScheduledRun(NamedTuple):
+    """A run that followed a schedule: the iterates and their exact losses."""
 
-    ``x0`` may carry batch axes (independent runs, each with its own noise). Returns the
-    exact losses :math:`f(x_t)`, shape ``(len(lrs) + 1, *batch)``.
+    path: np.ndarray  #: :math:`x_0, \\dots, x_T`, shape ``(T + 1, *batch, dim)``
+    losses: np.ndarray  #: :math:`f(x_t)`, shape ``(T + 1, *batch)``
+
+
+def run_with_schedule(make, landscape, x0, lrs, rng, batch_size=None, grad_transform=None):
+    """Run ``make(lrs[t])`` at step ``t`` on ``landscape.stochastic_grad``.
+
+    ``make(lr)`` returns a :mod:`book.optim` optimizer; its state carries over from step
+    to step, since no optimizer keeps its learning rate in the state (torch's
+    schedulers likewise only rewrite ``param_group["lr"]``). ``grad_transform`` (e.g.
+    gradient clipping) is applied to each gradient before the step. ``x0`` may carry
+    batch axes: independent runs, each with its own noise.
     """
     lrs = np.asarray(lrs, dtype=float)
     if lrs.ndim != 1 or lrs.size == 0:
         raise ValueError("lrs must be a non-empty 1-D array of learning rates, one per step")
     x = landscape.points(np.array(x0, dtype=float))
     rng = np.random.default_rng(rng)
-    state = optim.sgd(lr=lrs[0]).init(x)
-    losses = [landscape.value(x)]
+    state = make(lrs[0]).init(x)
+    path = [x]
     for lr in lrs:
-        # Plain SGD keeps no buffer, so a fresh optimizer per step changes only the lr.
-        x, state = optim.sgd(lr=lr).step(x, landscape.stochastic_grad(x, rng, batch_size), state)
-        losses.append(landscape.value(x))
-    return np.array(losses)
+        grad = landscape.stochastic_grad(x, rng, batch_size)
+        if grad_transform is not None:
+            grad = grad_transform(grad)
+        x, state = make(lr).step(x, grad, state)
+        path.append(x)
+    path = np.array(path)
+    return ScheduledRun(path=path, losses=landscape.value(path))
+
+
+def sgd_with_schedule(landscape, x0, lrs, rng, batch_size=None):
+    """Plain SGD on ``landscape.stochastic_grad`` with learning rate ``lrs[t]`` at step ``t``.
+
+    ``x0`` may carry batch axes (independent runs, each with its own noise). Returns the
+    exact losses :math:`f(x_t)`, shape ``(len(lrs) + 1, *batch)``.
+    """
+    return run_with_schedule(optim.sgd, landscape, x0, lrs, rng, batch_size).losses
+
+
+def sgd_expected_loss(landscape, x0, lrs, batch_size=None):
+    """The expected loss :math:`\\mathbb E f(x_t) - f^*`, ``t = 0..T``, of SGD following ``lrs``
+    on a :class:`~book.landscapes.NoisyQuadratic` from ``x0``.
+
+    In each eigendirection (curvature :math:`\\lambda`) the mean error shrinks by
+    :math:`1 - \\eta_t\\lambda` and the variance obeys
+    :math:`V_{t+1} = (1-\\eta_t\\lambda)^2 V_t + \\eta_t^2\\sigma^2/B` from :math:`V_0 = 0`;
+    :math:`\\mathbb E f - f^* = \\tfrac12 \\sum_i \\lambda_i (\\bar e_i^2 + V_i)`. With a
+    constant :math:`\\eta` this is :func:`book.theory.sgd_expected_loss`.
+    """
+    lrs = np.asarray(lrs, dtype=float)[:, None]
+    batch_size = landscape.batch_size if batch_size is None else batch_size
+    curvature = landscape.eigenvalues
+    contraction = 1.0 - lrs * curvature
+    mean = landscape.rotation.T @ (np.asarray(x0, dtype=float) - landscape.minimizer)
+    # Products of the contractions give the mean; the variance recursion is linear,
+    # V_T = sum_t (prod_{s>t} c_s^2) eta_t^2 sigma^2/B, accumulated step by step.
+    means = np.vstack([mean, mean * np.cumprod(contraction, axis=0)])
+    variance = np.zeros((lrs.shape[0] + 1, curvature.size))
+    noise = lrs**2 * landscape.noise_std**2 / batch_size
+    for t in range(lrs.shape[0]):
+        variance[t + 1] = contraction[t] ** 2 * variance[t] + noise[t]
+    return 0.5 * (means**2 + variance) @ curvature

@@ -9,7 +9,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from autograder.reference import float64_default
-from book import landscapes, optim, schedules
+from book import landscapes, optim, schedules, theory
 from book.runner import trajectory
 
 STEPS = 300
@@ -182,3 +182,31 @@ def test_decaying_schedule_applies_each_step_lr():
 def test_bad_input_is_refused_with_a_clear_message(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_run_with_schedule_keeps_the_optimizer_state_and_applies_the_transform():
+    bowl = landscapes.noisy_quadratic(kappa=10, noise_std=0.5, batch_size=2)
+    x0 = np.zeros((3, 2)) + bowl.default_start
+    run = schedules.run_with_schedule(lambda lr: optim.adam(lr=lr), bowl, x0,
+                                      schedules.constant(0.05, 40), rng=7)
+    reference = trajectory(optim.adam(lr=0.05), bowl, x0, 40, stochastic=True, rng=7)
+    np.testing.assert_allclose(run.path, reference.path, rtol=1e-12)
+    # A transform that doubles the gradient is SGD at twice the learning rate.
+    doubled = schedules.run_with_schedule(optim.sgd, bowl, x0, schedules.constant(0.05, 40), rng=7,
+                                          grad_transform=lambda g: 2 * g)
+    twice = schedules.run_with_schedule(optim.sgd, bowl, x0, schedules.constant(0.1, 40), rng=7)
+    np.testing.assert_allclose(doubled.losses, twice.losses, rtol=1e-12)
+
+
+def test_expected_loss_recursion_is_the_constant_formula_and_matches_many_runs():
+    bowl = landscapes.noisy_quadratic(kappa=10, angle=0.4, noise_std=1.0, batch_size=1)
+    start_error = bowl.rotation.T @ (bowl.default_start - bowl.minimizer)
+    np.testing.assert_allclose(
+        schedules.sgd_expected_loss(bowl, bowl.default_start, schedules.constant(0.05, 300)),
+        theory.sgd_expected_loss(0.05, bowl.eigenvalues, 1.0, 1, start_error, 300), rtol=1e-12)
+    lrs = schedules.inverse_time(0.1, 400, half_life=20)
+    starts = np.broadcast_to(bowl.default_start, (4000, 2)).copy()
+    measured = schedules.sgd_with_schedule(bowl, starts, lrs, rng=3).mean(axis=-1) - bowl.min_value
+    expected = schedules.sgd_expected_loss(bowl, bowl.default_start, lrs)
+    # 4000 runs: the mean of a loss (a chi-square-like variable) is within a few percent.
+    np.testing.assert_allclose(measured[::50], expected[::50], rtol=0.08)
