@@ -42,6 +42,10 @@ others. The test checks the 1e-5 bound. With random hyperparameters
 lr some runs are chaotic and grow the last-bit differences of torch's fused
 multiply-adds about tenfold every few steps.
 
+The Muon family (``muon`` = torch.optim.Muon with Moonlight's scaling as an option,
+``normuon``, ``mars_m``, ``reg``): whole-matrix updates, 2-D parameters only; see
+``_orthogonal.py`` for why Newton–Schulz runs in float64 where torch uses bfloat16.
+
 Differences in bookkeeping, not in the numbers: the state keeps one step count for
 all parameters (torch keeps one per tensor, all equal); SGD's momentum_buffer holds
 zeros before the first step (torch has none yet); NAdam's mu_product is one float64
@@ -52,6 +56,7 @@ from ._accumulators import AdadeltaState, AdagradState, RMSpropState, adadelta, 
 from ._adam import AdamState, adam, adamw
 from ._adam_variants import AdamaxState, NAdamState, RAdamState, adamax, nadam, radam
 from ._base import Optimizer
+from ._orthogonal import MarsMState, MuonState, NorMuonState, REGState, mars_m, muon, normuon, reg
 from ._sgd import SGDState, sgd
 
 __all__ = [
@@ -65,6 +70,10 @@ __all__ = [
     "adamax",
     "nadam",
     "radam",
+    "muon",
+    "normuon",
+    "mars_m",
+    "reg",
     "SGDState",
     "AdagradState",
     "RMSpropState",
@@ -73,4 +82,8 @@ __all__ = [
     "AdamaxState",
     "NAdamState",
     "RAdamState",
+    "MuonState",
+    "NorMuonState",
+    "MarsMState",
+    "REGState",
 ]
