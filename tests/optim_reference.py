@@ -18,6 +18,9 @@ TORCH_CLASSES = {
     "adamax": torch.optim.Adamax,
     "nadam": torch.optim.NAdam,
     "radam": torch.optim.RAdam,
+    "asgd": torch.optim.ASGD,
+    "rprop": torch.optim.Rprop,
+    "adafactor": torch.optim.Adafactor,
 }
 
 
@@ -27,9 +30,15 @@ def torch_run(name: str, kwargs: dict, params: dict, grad_steps: list[dict]):
     Returns (params after each step, as a list of dicts; final state per key, as a
     dict of {buffer name: array or float}).
     """
+    return reference_run(TORCH_CLASSES[name], {"foreach": False, **kwargs}, params, grad_steps)
+
+
+def reference_run(optimizer_class, kwargs: dict, params: dict, grad_steps: list[dict]):
+    """`torch_run` for any torch.optim.Optimizer subclass (pytorch_optimizer's,
+    lion_pytorch's), in float64 on the CPU, with the same return values."""
     with float64_default():
         tensors = {k: torch.tensor(v, dtype=torch.float64) for k, v in params.items()}
-        optimizer = TORCH_CLASSES[name](list(tensors.values()), foreach=False, **kwargs)
+        optimizer = optimizer_class(list(tensors.values()), **kwargs)
         history = []
         for grads in grad_steps:
             for key, tensor in tensors.items():
@@ -37,14 +46,18 @@ def torch_run(name: str, kwargs: dict, params: dict, grad_steps: list[dict]):
             optimizer.step()
             history.append({k: t.detach().numpy().copy() for k, t in tensors.items()})
         state = {
-            key: {
-                field: (value.detach().numpy().copy() if value.ndim else value.item())
-                for field, value in optimizer.state[tensor].items()
-                if value is not None
-            }
+            key: {field: _plain(value) for field, value in optimizer.state[tensor].items()
+                  if value is not None}
             for key, tensor in tensors.items()
         }
     return history, state
+
+
+def _plain(value):
+    """A state entry as NumPy data: an array, or a float for a 0-d tensor."""
+    if not isinstance(value, torch.Tensor):
+        return value
+    return value.detach().numpy().copy() if value.ndim else value.item()
 
 
 def torch_error(name: str, kwargs: dict) -> str | None:

@@ -64,6 +64,21 @@ CASES = [
     ("radam", {"weight_decay": 0.1}),
     ("radam", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
     ("radam", {"lr": 1e-2, "maximize": True}),
+    ("asgd", {}),
+    ("asgd", {"lr": 0.05, "lambd": 1e-2, "alpha": 0.5}),
+    ("asgd", {"t0": 50}),  # averaging from step 51
+    ("asgd", {"t0": 20.5, "lambd": 0.01, "weight_decay": 0.1}),
+    ("asgd", {"lr": 1e-3, "t0": 100, "maximize": True}),
+    ("rprop", {}),
+    ("rprop", {"etas": (0.3, 1.5), "step_sizes": (1e-3, 1.0)}),
+    ("rprop", {"lr": 0.1, "step_sizes": (0.0, 0.05)}),
+    ("rprop", {"lr": 1e-3, "maximize": True}),
+    ("adafactor", {}),
+    ("adafactor", {"lr": 1.0}),  # the relative step 1/sqrt(t) below lr from step 2
+    ("adafactor", {"beta2_decay": -0.5, "eps": (1e-30, 1e-2)}),
+    ("adafactor", {"eps": (1e-3, 1e-3), "d": 2.0}),
+    ("adafactor", {"lr": 0.1, "weight_decay": 0.1}),
+    ("adafactor", {"lr": 1e-3, "maximize": True}),
 ]
 
 
@@ -87,11 +102,15 @@ def assert_state_matches(state, torch_state, steps):
     in_use = {field: value for field, value in state._asdict().items() if value is not None}
     for key, torch_fields in torch_state.items():
         assert torch_fields.pop("step", steps) == steps
-        assert set(torch_fields) == set(in_use) - {"step"}
+        ours = {field: value[key] if isinstance(value, dict) else value
+                for field, value in in_use.items() if field != "step"}
+        # Adafactor: a buffer this parameter does not use is an empty array.
+        ours = {field: value for field, value in ours.items() if np.size(value)}
+        assert set(torch_fields) == set(ours)
         for field, expected in torch_fields.items():
-            value = in_use[field]
-            actual = value[key] if isinstance(value, dict) else value
-            np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL, err_msg=field)
+            np.testing.assert_allclose(
+                ours[field], expected, rtol=RTOL, atol=ATOL, err_msg=field
+            )
 
 
 def both_runs(name, kwargs):
@@ -113,6 +132,24 @@ def test_matches_torch(name, kwargs):
                 actual[key], expected[key], rtol=RTOL, atol=ATOL, err_msg=f"step {step} {key}"
             )
     assert_state_matches(state, torch_state, STEPS)
+
+
+def test_adafactor_factors_the_last_two_axes_and_keeps_scalars_whole():
+    """A 3-D parameter is factored over its last two axes, one (m, n) matrix per
+    leading index; a 0-D parameter keeps a full variance, as in torch."""
+    shapes = {"kernel": (2, 3, 4), "scale": ()}
+    params = {key: np.random.default_rng(7).normal(size=shape) for key, shape in shapes.items()}
+    grad_steps = gradient_sequence(shapes, 60, seed=8)
+    expected_history, torch_state = torch_run("adafactor", {"lr": 0.1}, params, grad_steps)
+    history, state = numpy_run(optim.adafactor(lr=0.1), params, grad_steps)
+    for step, (actual, expected) in enumerate(zip(history, expected_history), start=1):
+        for key in shapes:
+            np.testing.assert_allclose(
+                actual[key], expected[key], rtol=RTOL, atol=ATOL, err_msg=f"step {step} {key}"
+            )
+    assert state.row_var["kernel"].shape == (2, 3, 1)
+    assert state.col_var["kernel"].shape == (2, 1, 4)
+    assert_state_matches(state, torch_state, 60)
 
 
 def test_every_factory_and_torch_option_is_exercised():
@@ -143,7 +180,7 @@ BAD_VALUES = {
 
 def validation_cases():
     for name in ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax",
-                 "nadam", "radam"]:
+                 "nadam", "radam", "asgd", "rprop"]:
         names = inspect.signature(getattr(optim, name)).parameters
         for hyperparameter, values in BAD_VALUES.items():
             if hyperparameter in names:
@@ -157,6 +194,20 @@ def validation_cases():
     yield "sgd", {"nesterov": True, "momentum": 0.9, "dampening": 0.1}
     yield "sgd", {"lr": -1, "momentum": -1}  # the first failing check wins
     yield "adam", {"eps": -1.0, "betas": (2.0, 2.0)}
+    nan = float("nan")
+    for etas in [(0, 1.2), (0.5, 1), (1, 1.2), (-0.5, 2.0), (nan, 1.2), (0.5, nan)]:
+        yield "rprop", {"etas": etas}
+    yield "rprop", {"lr": -1, "etas": (2, 0.5)}
+    for option, values in {
+        "lr": [-1, -0.5, nan],
+        "beta2_decay": [0.1, nan],
+        "eps": [(-1, 1e-3), (nan, 1e-3), (None, -1e-3), (None, nan)],
+        "d": [0.5, nan],
+        "weight_decay": [-1, nan],
+    }.items():
+        for value in values:
+            yield "adafactor", {option: value}
+    yield "adafactor", {"d": 0, "weight_decay": -1}
 
 
 @pytest.mark.parametrize("name, kwargs", list(validation_cases()))
@@ -183,7 +234,8 @@ def test_batched_validation_names_the_offending_element(name):
 FLOAT32_RTOL = 1e-5
 FLOAT32_CASES = [(name, {}) for name in
                  ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax",
-                  "nadam", "radam"]] + [("sgd", {"momentum": 0.9}), ("adam", {"amsgrad": True})]
+                  "nadam", "radam", "asgd", "rprop", "adafactor"]] + [
+                     ("sgd", {"momentum": 0.9}), ("adam", {"amsgrad": True})]
 
 
 def as_float32(tree: dict) -> dict:
@@ -249,3 +301,9 @@ TORCH_NINE = ("sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "adamax"
               "radam")
 VERIFY = {name: functools.partial(largest_relative_error, name) for name in TORCH_NINE}
 VERIFY_REFERENCE = {name: f"torch.optim.{TORCH_CLASSES[name].__name__}" for name in TORCH_NINE}
+
+TORCH_FRONTIER = ("asgd", "rprop", "adafactor")
+VERIFY.update({name: functools.partial(largest_relative_error, name) for name in TORCH_FRONTIER})
+VERIFY_REFERENCE.update(
+    {name: f"torch.optim.{TORCH_CLASSES[name].__name__}" for name in TORCH_FRONTIER}
+)

@@ -46,6 +46,14 @@ The Muon family (``muon`` = torch.optim.Muon with Moonlight's scaling as an opti
 ``normuon``, ``mars_m``, ``reg``): whole-matrix updates, 2-D parameters only; see
 ``_orthogonal.py`` for why Newton–Schulz runs in float64 where torch uses bfloat16.
 
+Averaged SGD and Rprop (``asgd``, ``rprop``) are torch's; sign descent (``signsgd``,
+``lion``) follows pytorch_optimizer (Lion is also checked against lion_pytorch).
+
+Whole-array rules (their hyperparameters must be scalars): ``adafactor`` =
+torch.optim.Adafactor (row and column factors of the second moment); ``lars`` and
+``lamb`` (a trust ratio of norms per parameter array) follow pytorch_optimizer, LAMB's
+defaults the paper's Algorithm 2 with the reference's variants as options.
+
 Differences in bookkeeping, not in the numbers: the state keeps one step count for
 all parameters (torch keeps one per tensor, all equal); SGD's momentum_buffer holds
 zeros before the first step (torch has none yet); NAdam's mu_product is one float64
@@ -56,8 +64,11 @@ from ._accumulators import AdadeltaState, AdagradState, RMSpropState, adadelta, 
 from ._adam import AdamState, adam, adamw
 from ._adam_variants import AdamaxState, NAdamState, RAdamState, adamax, nadam, radam
 from ._base import Optimizer
+from ._factored import AdafactorState, adafactor
+from ._layerwise import LambState, LARSState, lamb, lars
 from ._orthogonal import MarsMState, MuonState, NorMuonState, REGState, mars_m, muon, normuon, reg
-from ._sgd import SGDState, sgd
+from ._sgd import ASGDState, SGDState, asgd, sgd
+from ._sign import LionState, RpropState, SignSGDState, lion, rprop, signsgd
 
 __all__ = [
     "Optimizer",
@@ -74,6 +85,13 @@ __all__ = [
     "normuon",
     "mars_m",
     "reg",
+    "asgd",
+    "rprop",
+    "signsgd",
+    "lion",
+    "adafactor",
+    "lars",
+    "lamb",
     "SGDState",
     "AdagradState",
     "RMSpropState",
@@ -86,4 +104,11 @@ __all__ = [
     "NorMuonState",
     "MarsMState",
     "REGState",
+    "ASGDState",
+    "RpropState",
+    "SignSGDState",
+    "LionState",
+    "AdafactorState",
+    "LARSState",
+    "LambState",
 ]

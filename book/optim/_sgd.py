@@ -1,4 +1,5 @@
-"""Stochastic gradient descent with (Nesterov) momentum, as torch.optim.SGD."""
+"""Stochastic gradient descent with (Nesterov) momentum, and averaged SGD, as
+torch.optim.SGD and torch.optim.ASGD."""
 
 from __future__ import annotations
 
@@ -93,6 +94,90 @@ def _sgd_kernel(param, grad, state, out, args):
     new_param += param
 
 
+class ASGDState(NamedTuple):
+    step: int
+    eta: float | np.ndarray  # the step size of the next step
+    mu: float | np.ndarray  # the averaging weight of the next step
+    ax: np.ndarray | dict  # the averaged parameters
+
+
+def asgd(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0, maximize=False):
+    r"""Averaged SGD, as ``torch.optim.ASGD``: SGD with a decaying step size and,
+    from step t0 on, a running average of the iterates (``ax``), which is the answer.
+
+    Update rule at step t (gamma = lr, lambda = weight_decay; eta_1 = gamma,
+    mu_1 = 1)::
+
+        g_t <- -g_t                                        if maximize
+        g_t <- g_t + lambda * theta_{t-1}                  if lambda != 0
+        theta_t = theta_{t-1} * (1 - lambd * eta_t) - eta_t * g_t
+        ax_t = ax_{t-1} + mu_t * (theta_t - ax_{t-1})      (ax_t = theta_t while mu_t = 1)
+        eta_{t+1} = gamma / (1 + lambd * gamma * t)**alpha
+        mu_{t+1}  = 1 / max(1, t - t0)
+
+    The parameters follow plain SGD; ``state.ax`` holds the Polyak-Ruppert average of
+    the iterates after step t0 (the parameters themselves before), which a user
+    evaluates instead of the last iterate.
+
+    References: Polyak & Juditsky (1992), "Acceleration of stochastic approximation
+    by averaging", SIAM J. Control Optim. 30(4); the step-size schedule
+    ``gamma (1 + lambd gamma t)^(-alpha)`` with the decay term ``lambd`` is Bottou's
+    (2012, "Stochastic gradient descent tricks") and Xu's (2011).
+
+    Differences from the paper, all torch's: lambd shrinks the parameters by
+    ``1 - lambd * eta_t`` every step (an L2 term of the schedule's derivation, on
+    top of weight_decay); averaging starts at t0 = 1e6 by default, so in short runs
+    ax is just a copy of the parameters; eta and mu are one value for all parameters
+    (torch keeps one per tensor, all equal).
+    """
+    args = _base.hyperparameters(
+        dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay),
+        [
+            ("lr", _base.at_least_zero, "Invalid learning rate: {}"),
+            ("weight_decay", _base.at_least_zero, "Invalid weight_decay value: {}"),
+        ],
+    )
+    args["maximize"] = _base.flag("maximize", maximize)
+    gamma, lambd, alpha, t0 = args["lr"], args["lambd"], args["alpha"], args["t0"]
+    batched = any(isinstance(v, np.ndarray) for v in (gamma, lambd, alpha, t0))
+
+    def schedule(state, step):
+        # torch computes these from Python floats; arrays follow the same formulas.
+        if batched:
+            eta, mu = gamma / (1 + lambd * gamma * step) ** alpha, 1 / np.maximum(1, step - t0)
+        else:
+            eta, mu = gamma / ((1 + lambd * gamma * step) ** alpha), 1 / max(1, step - t0)
+        return {"eta": eta, "mu": mu}, {"eta": state.eta, "mu": state.mu}
+
+    return _base.make_optimizer(
+        "asgd",
+        args,
+        args,
+        ASGDState,
+        {"ax": np.zeros_like},
+        _asgd_kernel,
+        schedule=schedule,
+        initial={"eta": gamma, "mu": 1.0},
+    )
+
+
+def _asgd_kernel(param, grad, state, out, args):
+    grad = _base.direction(param, grad, args)
+    eta, mu = args["eta"], args["mu"]
+    new_param, average = out["param"], out["ax"]
+    np.multiply(grad, -eta, out=average)  # scratch until the average is formed
+    np.multiply(param, 1 - args["lambd"] * eta, out=new_param)
+    new_param += average
+    if np.ndim(mu) == 0 and mu == 1:
+        np.copyto(average, new_param)
+        return
+    np.subtract(new_param, state["ax"], out=average)
+    average *= mu
+    average += state["ax"]
+    if np.ndim(mu):
+        np.copyto(average, new_param, where=np.broadcast_to(mu == 1, average.shape))
+
+
 CATALOG = (
     Entry(
         factory="sgd",
@@ -115,6 +200,29 @@ CATALOG = (
             "The first buffer is the gradient itself; dampening starts at step 2.",
             "Nesterov is the look-ahead rewrite g + mu b at the current parameters, not "
             "a gradient taken at theta + mu v.",
+        ),
+    ),
+    Entry(
+        factory="asgd",
+        family="A. Baselines",
+        rule=(
+            r"g_t \leftarrow g_t + \lambda \theta_{t-1}",
+            r"\theta_t = (1 - \lambda_d \eta_t)\,\theta_{t-1} - \eta_t g_t",
+            r"\bar\theta_t = \bar\theta_{t-1} + \mu_t (\theta_t - \bar\theta_{t-1})",
+            r"\eta_{t+1} = \eta / (1 + \lambda_d \eta t)^{\alpha}, \quad "
+            r"\mu_{t+1} = 1 / \max(1, t - t_0)",
+        ),
+        reference="torch.optim.ASGD",
+        paper="Polyak & Juditsky (1992), Acceleration of stochastic approximation by "
+        "averaging",
+        year=1992,
+        bibkey="polyak1992acceleration",
+        chapter="chapters/sgd",
+        notes=(
+            "The average (state ax) is the answer; the parameters follow SGD with the "
+            "decaying step eta_t.",
+            "lambd (lambda_d) shrinks the parameters every step on top of weight_decay; "
+            "averaging starts at t0 = 1e6 by default, so short runs never average.",
         ),
     ),
 )
