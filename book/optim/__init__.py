@@ -54,6 +54,11 @@ torch.optim.Adafactor (row and column factors of the second moment); ``lars`` an
 ``lamb`` (a trust ratio of norms per parameter array) follow pytorch_optimizer, LAMB's
 defaults the paper's Algorithm 2 with the reference's variants as options.
 
+Adam's descendants (``yogi``, ``adabelief``, ``adan``, ``adopt``, ``ademamix``, ``mars``
+in its AdamW form) follow pytorch_optimizer with the papers' defaults; ``lookahead``
+wraps any of these optimizers and ``schedule_free_adamw`` is the authors' schedulefree
+AdamW: both train at one point and evaluate at another, ``eval_params(opt, params, state)``.
+
 Differences in bookkeeping, not in the numbers: the state keeps one step count for
 all parameters (torch keeps one per tensor, all equal); SGD's momentum_buffer holds
 zeros before the first step (torch has none yet); NAdam's mu_product is one float64
@@ -62,6 +67,20 @@ value for all parameters (an array if beta1 or momentum_decay is batched).
 
 from ._accumulators import AdadeltaState, AdagradState, RMSpropState, adadelta, adagrad, rmsprop
 from ._adam import AdamState, adam, adamw
+from ._adam_descendants import (
+    AdaBeliefState,
+    AdanState,
+    ADOPTState,
+    AdEMAMixState,
+    MARSState,
+    YogiState,
+    adabelief,
+    adan,
+    adopt,
+    ademamix,
+    mars,
+    yogi,
+)
 from ._adam_variants import AdamaxState, NAdamState, RAdamState, adamax, nadam, radam
 from ._base import Optimizer
 from ._factored import AdafactorState, adafactor
@@ -69,6 +88,13 @@ from ._layerwise import LambState, LARSState, lamb, lars
 from ._orthogonal import MarsMState, MuonState, NorMuonState, REGState, mars_m, muon, normuon, reg
 from ._sgd import ASGDState, SGDState, asgd, sgd
 from ._sign import LionState, RpropState, SignSGDState, lion, rprop, signsgd
+from ._wrappers import (
+    LookaheadState,
+    ScheduleFreeState,
+    eval_params,
+    lookahead,
+    schedule_free_adamw,
+)
 
 __all__ = [
     "Optimizer",
@@ -111,4 +137,21 @@ __all__ = [
     "AdafactorState",
     "LARSState",
     "LambState",
+    "eval_params",
+    "yogi",
+    "adabelief",
+    "adan",
+    "adopt",
+    "ademamix",
+    "mars",
+    "lookahead",
+    "schedule_free_adamw",
+    "YogiState",
+    "AdaBeliefState",
+    "AdanState",
+    "ADOPTState",
+    "AdEMAMixState",
+    "MARSState",
+    "LookaheadState",
+    "ScheduleFreeState",
 ]
