@@ -59,6 +59,13 @@ in its AdamW form) follow pytorch_optimizer with the papers' defaults; ``lookahe
 wraps any of these optimizers and ``schedule_free_adamw`` is the authors' schedulefree
 AdamW: both train at one point and evaluate at another, ``eval_params(opt, params, state)``.
 
+Matrix preconditioners (``_kronecker``): ``shampoo`` and ``soap``, as
+pytorch_optimizer's Shampoo and SOAP, keep one Kronecker factor per side of a 1-D or
+2-D parameter (buffers of their own shapes) and take scalar hyperparameters only.
+Curvature estimates (``_sophia``): ``sophia``, as pytorch_optimizer's SophiaH, takes
+the diagonal Hessian estimate as ``step(params, grads, state, hessian=...)``;
+``hutchinson`` makes one from a Hessian-vector product and a seed.
+
 Differences in bookkeeping, not in the numbers: the state keeps one step count for
 all parameters (torch keeps one per tensor, all equal); SGD's momentum_buffer holds
 zeros before the first step (torch has none yet); NAdam's mu_product is one float64
@@ -84,10 +91,12 @@ from ._adam_descendants import (
 from ._adam_variants import AdamaxState, NAdamState, RAdamState, adamax, nadam, radam
 from ._base import Optimizer
 from ._factored import AdafactorState, adafactor
+from ._kronecker import ShampooState, SOAPState, shampoo, soap
 from ._layerwise import LambState, LARSState, lamb, lars
 from ._orthogonal import MarsMState, MuonState, NorMuonState, REGState, mars_m, muon, normuon, reg
 from ._sgd import ASGDState, SGDState, asgd, sgd
 from ._sign import LionState, RpropState, SignSGDState, lion, rprop, signsgd
+from ._sophia import SophiaState, hutchinson, sophia
 from ._wrappers import (
     LookaheadState,
     ScheduleFreeState,
@@ -154,4 +163,11 @@ __all__ = [
     "MARSState",
     "LookaheadState",
     "ScheduleFreeState",
+    "shampoo",
+    "soap",
+    "sophia",
+    "hutchinson",
+    "ShampooState",
+    "SOAPState",
+    "SophiaState",
 ]
