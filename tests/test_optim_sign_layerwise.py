@@ -279,3 +279,15 @@ def test_invalid_hyperparameters_raise_the_references_message(name, kwargs):
     with pytest.raises(ValueError) as ours:
         getattr(optim, name)(**kwargs)
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("name", ["signsgd", "lion", "rprop", "asgd"])
+def test_elementwise_rules_race_learning_rates_in_one_call(name):
+    """A column of learning rates runs each setting as its own run would."""
+    lrs = np.array([[1e-3], [1e-2], [0.1]])
+    params = np.random.default_rng(1).normal(size=(3, 4))
+    grad_steps = [np.random.default_rng(t).normal(size=(3, 4)) for t in range(30)]
+    batched, _ = numpy_run(getattr(optim, name)(lr=lrs), params, grad_steps)
+    for row, lr in enumerate(lrs[:, 0]):
+        alone, _ = numpy_run(getattr(optim, name)(lr=lr), params[row], [g[row] for g in grad_steps])
+        np.testing.assert_array_equal(batched[-1][row], alone[-1])
