@@ -443,3 +443,30 @@ def test_step_is_pure_and_keeps_dtype(name):
         for key in SHAPES:
             np.testing.assert_array_equal(tree[key], copy[key])
             assert new[key].dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["yogi", "adabelief", "adan", "adopt", "ademamix",
+                                  "schedule_free_adamw"])
+def test_batched_learning_rates_equal_separate_runs(name):
+    """A column of learning rates runs each row as its own optimizer would."""
+    lrs = np.array([[1e-3], [3e-2]])
+    params = np.random.default_rng(4).normal(size=(2, 6))
+    grads = gradient_sequence({"p": (6,)}, 40, seed=6)
+    batched = getattr(optim, name)(lr=lrs)
+    rows = [getattr(optim, name)(lr=float(lr)) for lr in lrs[:, 0]]
+    state, row_states = batched.init(params), [opt.init(params[i]) for i, opt in enumerate(rows)]
+    row_params = list(params)
+    for g in grads:
+        params, state = batched.step(params, np.stack([g["p"], g["p"]]), state)
+        for i, opt in enumerate(rows):
+            row_params[i], row_states[i] = opt.step(row_params[i], g["p"], row_states[i])
+    np.testing.assert_allclose(params, np.stack(row_params), rtol=1e-12, atol=TINY)
+    evaluated = optim.eval_params(batched, params, state)
+    for i, opt in enumerate(rows):
+        np.testing.assert_allclose(evaluated[i], optim.eval_params(opt, row_params[i], row_states[i]),
+                                   rtol=1e-12, atol=TINY)
+
+
+def test_mars_refuses_batched_hyperparameters():
+    with pytest.raises(ValueError, match="scalar hyperparameters"):
+        optim.mars(lr=np.array([[1e-3], [1e-2]]))

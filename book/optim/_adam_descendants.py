@@ -111,10 +111,10 @@ def yogi(
         theta_{t-1} <- theta_{t-1} (1 - gamma lambda)      if weight_decouple
                        (1 - lambda with fixed_decay)
         g_t <- g_t + lambda theta_{t-1}                    otherwise, if lambda != 0
-        m_t = beta1 m_{t-1} + (1 - beta1) g_t                          (Alg. 2, line 5)
-        v_t = v_{t-1} - (1 - beta2) sign(v_{t-1} - g_t**2) g_t**2       (Alg. 2, line 6)
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t                          (Alg. 2)
+        v_t = v_{t-1} - (1 - beta2) sign(v_{t-1} - g_t**2) g_t**2       (Alg. 2)
         theta_t = theta_{t-1} - gamma / (1 - beta1**t)
-                                * m_t / (sqrt(v_t) / sqrt(1 - beta2**t) + eps)  (line 8)
+                                * m_t / (sqrt(v_t) / sqrt(1 - beta2**t) + eps)
 
     Adam's ``v_t - v_{t-1} = (1 - beta2)(g_t**2 - v_{t-1})`` can shrink v by a fraction
     of v in one step; Yogi's change has the same sign but the size ``(1 - beta2) g**2``,
@@ -124,9 +124,9 @@ def yogi(
     nonconvex optimization", NeurIPS (Algorithm 2).
 
     Differences from the paper, all the reference's: the algorithm box has no bias
-    correction, the reference (like TensorFlow Addons' Yogi) corrects m and v as Adam
-    does; m and v start at initial_accumulator = 1e-6 where the box starts at 0 (the
-    paper's experiments initialise v from a large batch's g**2); weight decay is an
+    correction, the reference corrects m and v as Adam does; m and v start at
+    initial_accumulator = 1e-6 where the box starts at 0 (the paper suggests
+    initialising v from the squared gradient of a large batch); weight decay is an
     addition. Defaults are the paper's (lr 1e-2, eps 1e-3) and the reference's.
     """
     args = _hyperparameters(lr, betas, dict(weight_decay=weight_decay, eps=eps),
@@ -194,11 +194,11 @@ def adabelief(
     s = exp_avg_var, s_max = max_exp_avg_var)::
 
         g_t <- -g_t; weight decay as in `yogi`
-        m_t = beta1 m_{t-1} + (1 - beta1) g_t                            (Alg. 2, line 4)
-        s_t = beta2 s_{t-1} + (1 - beta2) (g_t - m_t)**2 + eps             (Alg. 2, line 5)
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t                            (Alg. 2)
+        s_t = beta2 s_{t-1} + (1 - beta2) (g_t - m_t)**2 + eps             (Alg. 2)
         s_t <- max(s_max_{t-1}, s_t)                       if ams_bound (stored as s_max)
         theta_t = theta_{t-1} - gamma / (1 - beta1**t)
-                                * m_t / (sqrt(s_t) / sqrt(1 - beta2**t) + eps)   (line 7)
+                                * m_t / (sqrt(s_t) / sqrt(1 - beta2**t) + eps)
 
     With rectify, RAdam's rectification (see `radam`) replaces the bias correction of
     s: with rho_t >= n_sma_threshold the step is ``gamma r_t sqrt(1 - beta2**t) /
@@ -296,13 +296,13 @@ def adan(
 
         g_t <- -g_t                                              if maximize
         Delta_t = g_t - g_{t-1}  (0 at t = 1)
-        m_t = beta1 m_{t-1} + (1 - beta1) g_t                          (Alg. 1, line 4)
-        d_t = beta2 d_{t-1} + (1 - beta2) Delta_t                      (Alg. 1, line 5)
-        n_t = beta3 n_{t-1} + (1 - beta3) (g_t + beta2 Delta_t)**2     (Alg. 1, line 6)
-        eta_t = gamma / (sqrt(n_t) / sqrt(1 - beta3**t) + eps)         (Alg. 1, line 7)
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t                          (Alg. 1)
+        d_t = beta2 d_{t-1} + (1 - beta2) Delta_t                      (Alg. 1)
+        n_t = beta3 n_{t-1} + (1 - beta3) (g_t + beta2 Delta_t)**2     (Alg. 1)
+        eta_t = gamma / (sqrt(n_t) / sqrt(1 - beta3**t) + eps)         (Alg. 1)
         theta_{t-1} <- theta_{t-1} (1 - gamma lambda)                  if weight_decouple
         theta_t = theta_{t-1} - eta_t (m_t / (1 - beta1**t) + beta2 d_t / (1 - beta2**t))
-        theta_t <- theta_t / (1 + gamma lambda)            otherwise (line 8, proximal)
+        theta_t <- theta_t / (1 + gamma lambda)            otherwise (proximal)
 
     Reference: Xie, Zhou, Li, Lin & Yan (2022), "Adan: adaptive Nesterov momentum
     algorithm for faster optimizing deep models", IEEE TPAMI 2024 (Algorithm 1).
@@ -395,26 +395,27 @@ def adopt(
     c(t) = clip_lambda(t), t**(1/4) by default)::
 
         g_t <- -g_t; weight decay as in `yogi` (also at t = 1)
-        t = 1:  v_1 = g_1**2; no step                                    (Alg. 2, line 1)
+        t = 1:  v_1 = g_1**2; no step
         t > 1:  m_t = beta1 m_{t-1}
-                      + (1 - beta1) clip(g_t / max(sqrt(v_{t-1}), eps), c(t))  (line 5)
-                theta_t = theta_{t-1} - gamma m_t                              (line 6)
-                v_t = beta2 v_{t-1} + (1 - beta2) g_t**2                       (line 7)
+                      + (1 - beta1) clip(g_t / max(sqrt(v_{t-1}), eps), c(t))
+                theta_t = theta_{t-1} - gamma m_t
+                v_t = beta2 v_{t-1} + (1 - beta2) g_t**2
 
     Adam divides m_t by a v_t that contains g_t, so the step and the gradient that
     made it are correlated; Reddi et al.'s counterexample lives on that correlation.
     ADOPT divides each g_t by v_{t-1} alone and averages the normalised gradients, which
-    converges for any beta2 (Theorem 1 of the paper) without AMSGrad's max.
+    converges for any beta2 (the paper's main theorem) without AMSGrad's max.
 
     Reference: Taniguchi, Harada, Minegishi, Oshima, Jeong, Nagahara, Iiyama, Suzuki,
     Iwasawa & Matsuo (2024), "ADOPT: modified Adam can converge with any beta2 with the
-    optimal rate", NeurIPS (Algorithm 2 and its clipped form, Section 5).
+    optimal rate", NeurIPS; the clipped form is the authors' update of November 2024
+    (arXiv:2411.02853), whose default bound t**(1/4) keeps the convergence proof.
 
     Differences from the paper, all the authors' code's and the reference's: the
     clipping bound c(t) = t**(1/4) counts the initialisation as step 1 (the paper
     numbers it 0); eps is applied as ``max(sqrt(v), eps)``; weight decay is an option
-    of the code. clip_lambda=None turns clipping off (the unclipped Algorithm 2). The
-    reference's cautious and stable_adamw extras are not offered.
+    of the code. clip_lambda=None turns clipping off (the algorithm as first
+    published). The reference's cautious and stable_adamw extras are not offered.
     """
     args = _hyperparameters(lr, betas, dict(weight_decay=weight_decay, eps=eps),
                             ("weight_decay", "eps"))
@@ -484,14 +485,14 @@ def ademamix(
     v = exp_avg_sq, m2 = exp_avg_slow; T = t_alpha_beta3)::
 
         g_t <- -g_t; weight decay as in `yogi`
-        alpha_t = min(t alpha / T, alpha)                        (Alg. 1, line 5; alpha if T is None)
+        alpha_t = min(t alpha / T, alpha)                        (Alg. 1; alpha if T is None)
         beta3_t = min(exp(ln beta1 ln beta3
-                      / ((1 - t/T) ln beta3 + (t/T) ln beta1)), beta3)  (line 6; beta3 if T is None)
-        m1_t = beta1 m1_{t-1} + (1 - beta1) g_t                          (line 8)
-        m2_t = beta3_t m2_{t-1} + (1 - beta3_t) g_t                      (line 9)
-        v_t = beta2 v_{t-1} + (1 - beta2) g_t**2                         (line 10)
+                      / ((1 - t/T) ln beta3 + (t/T) ln beta1)), beta3)  (beta3 if T is None)
+        m1_t = beta1 m1_{t-1} + (1 - beta1) g_t
+        m2_t = beta3_t m2_{t-1} + (1 - beta3_t) g_t
+        v_t = beta2 v_{t-1} + (1 - beta2) g_t**2
         theta_t = theta_{t-1} - gamma (m1_t / (1 - beta1**t) + alpha_t m2_t)
-                                / (sqrt(v_t) / sqrt(1 - beta2**t) + eps)  (lines 11-13)
+                                / (sqrt(v_t) / sqrt(1 - beta2**t) + eps)
 
     The slow EMA is not bias-corrected: it starts near zero and, with the schedulers,
     its weight alpha_t and its memory beta3_t grow over the first T steps, so early
@@ -586,23 +587,23 @@ def mars(
     v = exp_avg_sq, v_max = max_exp_avg_sq, g_prev = last_grad, 0 at t = 1)::
 
         g_t <- -g_t                                              if maximize
-        c_t = g_t + gamma_c beta1 / (1 - beta1) (g_t - g_prev)          (Alg. 2, line 6)
-        c_t <- c_t / ||c_t||_2                  if ||c_t||_2 > 1 (whole array; line 7)
-        m_t = beta1 m_{t-1} + (1 - beta1) c_t                           (line 8)
-        v_t = beta2 v_{t-1} + (1 - beta2) c_t**2                        (line 9)
+        c_t = g_t + gamma_c beta1 / (1 - beta1) (g_t - g_prev)
+        c_t <- c_t / ||c_t||_2                  if ||c_t||_2 > 1 (whole array)
+        m_t = beta1 m_{t-1} + (1 - beta1) c_t
+        v_t = beta2 v_{t-1} + (1 - beta2) c_t**2
         v_t <- max(v_max_{t-1}, v_t)                             if ams_bound
         theta_{t-1} <- theta_{t-1} (1 - eta lambda)    (1 - lambda with fixed_decay)
         theta_t = theta_{t-1} - eta m_t / (1 - beta1**t)
-                  / ((sqrt(v_t + 1e-15) + eps) / sqrt(1 - beta2**t))    (line 10)
+                  / ((sqrt(v_t + 1e-15) + eps) / sqrt(1 - beta2**t))
 
     Any other array (a bias, a norm's scale: one dimension) gets plain AdamW with
     lr_1d, betas_1d and weight_decay_1d, the same denominator, no correction and no
     clipping, as in the authors' training code.
 
     Reference: Yuan, Liu, Wu, Zhou & Gu (2024), "MARS: unleashing the power of variance
-    reduction for training large models", ICML 2025 (Algorithm 2, MARS-AdamW, with the
-    approximate correction of Section 3: g_prev is the previous step's gradient, not the
-    old parameters' gradient on the new batch).
+    reduction for training large models", ICML 2025 (MARS-AdamW, with the approximate
+    correction: g_prev is the previous step's gradient, not the old parameters'
+    gradient on the new batch).
 
     Differences from the paper, all the authors' code's and the reference's: eps is
     added to ``sqrt(v_t + 1e-15)`` before the bias correction divides it, so the
@@ -766,7 +767,7 @@ CATALOG = (
         chapter=_CHAPTER,
         notes=(
             "The clipping bound t^(1/4) counts the initialisation as step 1; "
-            "clip_lambda=None gives the unclipped Algorithm 2.",
+            "clip_lambda=None gives the unclipped algorithm of the NeurIPS paper.",
         ),
     ),
     Entry(

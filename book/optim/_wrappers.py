@@ -48,10 +48,10 @@ def lookahead(optimizer: _base.Optimizer, k=5, alpha=0.5, pullback_momentum="non
     weights phi move a fraction alpha of the way to them and the fast weights restart
     from there::
 
-        theta_t = inner step of theta_{t-1}                         (Alg. 1, lines 4-6)
+        theta_t = inner step of theta_{t-1}                         (Alg. 1)
         if t % k == 0:
-            phi <- phi + alpha (theta_t - phi)                       (Alg. 1, line 7)
-            theta_t <- phi                                          (Alg. 1, line 2)
+            phi <- phi + alpha (theta_t - phi)                       (Alg. 1)
+            theta_t <- phi                                          (Alg. 1)
             b <- 0                                    if pullback_momentum == "reset"
             b <- b + (1 - alpha) (b_slow - b); b_slow <- b    if "pullback"
 
@@ -66,7 +66,7 @@ def lookahead(optimizer: _base.Optimizer, k=5, alpha=0.5, pullback_momentum="non
     Differences from the reference: pullback_momentum needs an inner state with a
     momentum_buffer (the reference writes one into any optimizer's state, where only
     SGD reads it). Differences from the paper: pullback_momentum is the reference's
-    addition (the paper's Section 3 discusses resetting or keeping the inner state).
+    addition.
     """
     if not isinstance(optimizer, _base.Optimizer):
         raise TypeError(f"optimizer must be a book.optim optimizer, got {optimizer!r}")
@@ -144,11 +144,11 @@ def schedule_free_adamw(
 
         gamma_t = gamma min(1, t / warmup_steps);  gamma_max = max_{i<=t} gamma_i
         c_t = t**r gamma_max**weight_lr_power / sum_{i<=t} i**r gamma_max,i**weight_lr_power
-        v_t = beta2 v_{t-1} + (1 - beta2) g_t**2                  (Alg. 1, line 6)
-        u_t = g_t / (sqrt(v_t / (1 - beta2**t)) + eps) + lambda y_{t-1}    (lines 7-8)
-        z_t = z_{t-1} - gamma_t u_t                                (line 9)
-        x_t = (1 - c_t) x_{t-1} + c_t z_t                          (line 10)
-        y_t = (1 - beta1) z_t + beta1 x_t                          (line 11)
+        v_t = beta2 v_{t-1} + (1 - beta2) g_t**2                  (Alg. 1)
+        u_t = g_t / (sqrt(v_t / (1 - beta2**t)) + eps) + lambda y_{t-1}
+        z_t = z_{t-1} - gamma_t u_t
+        x_t = (1 - c_t) x_{t-1} + c_t z_t
+        y_t = (1 - beta1) z_t + beta1 x_t
 
     The package stores y and z only and moves y without forming x:
     ``y <- y + c_t (z_{t-1} - y); y <- y + gamma_t (beta1 (1 - c_t) - 1) u_t``; x is
@@ -160,7 +160,7 @@ def schedule_free_adamw(
 
     Differences from the paper: none in the arithmetic; the warmup, the weights
     t**r gamma_max**weight_lr_power and the defaults (lr 0.0025, r 0,
-    weight_lr_power 2) are the package's and the paper's Section 4. The package has no
+    weight_lr_power 2) are the package's. The package has no
     maximize option and validates nothing; the messages here are torch's AdamW ones.
     """
     beta1, beta2 = _base.betas_pair(betas)
