@@ -103,8 +103,8 @@ def shampoo(
     to rounding, no iteration.
 
     Reference: Gupta, Koren & Singer (2018), "Shampoo: preconditioned stochastic
-    tensor optimization", ICML (Algorithm 1; the order-k tensor form uses the root
-    ``-1/(2k)``, which gives -1/4 for matrices and -1/2 for vectors).
+    tensor optimization", ICML (Algorithm 1 for matrices; Algorithm 2 for order-k
+    tensors uses the root ``-1/(2k)``, which gives -1/2 for vectors).
 
     Differences from the paper, all the reference's:
 
