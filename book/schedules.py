@@ -72,7 +72,9 @@ def constant(lr, steps):
 def step_decay(lr, steps, every, factor=0.5):
     """:math:`\\eta_t = \\eta\\, \\gamma^{\\lfloor t / k \\rfloor}`: multiply by ``factor`` every ``every`` steps.
 
-    torch: ``StepLR(step_size=every, gamma=factor)``.
+    torch: ``StepLR(step_size=every, gamma=factor)``. The common practical compromise
+    that Bottou, Curtis and Nocedal (2018) survey; its steps sum to at most
+    :math:`k\\eta/(1-\\gamma)`, so Robbins and Monro's first condition fails.
     """
     t = _check(lr, steps)
     if int(every) != every or every < 1:
@@ -97,8 +99,8 @@ def exponential(lr, steps, gamma):
 def inverse_time(lr, steps, half_life):
     """:math:`\\eta_t = \\eta / (1 + t/t_{1/2})`: halved after ``half_life`` steps, then decaying like 1/t.
 
-    torch: ``LambdaLR(lambda t: 1 / (1 + t / half_life))``. Meets both Robbins–Monro
-    conditions: :math:`\\sum_{t<T} \\eta_t \\ge \\eta\\, t_{1/2} \\ln(1 + T/t_{1/2})`
+    torch: ``LambdaLR(lambda t: 1 / (1 + t / half_life))``. Meets both conditions of
+    Robbins and Monro (1951): :math:`\\sum_{t<T} \\eta_t \\ge \\eta\\, t_{1/2} \\ln(1 + T/t_{1/2})`
     grows without bound, :math:`\\sum_t \\eta_t^2 \\le \\eta^2 (1 + t_{1/2})`.
     """
     t = _check(lr, steps)
