@@ -17,7 +17,7 @@ import numpy as np
 
 from . import optim, runner
 
-__all__ = ["CONTESTANTS", "Tuned", "tune", "NoisyTuned", "tune_noisy", "heatmap", "steps_to_point", "within", "verdict"]
+__all__ = ["CONTESTANTS", "Tuned", "tune", "best_of", "NoisyTuned", "tune_noisy", "heatmap", "steps_to_point", "within", "verdict"]
 
 #: One learning-rate-only factory per optimizer; every other hyperparameter is torch's default.
 CONTESTANTS = {
@@ -66,7 +66,9 @@ def _median_around(counts, k):
     return float(median) if np.isfinite(median) else -1.0
 
 
-def _best(lrs, counts, gaps):
+def best_of(lrs, counts, gaps) -> Tuned:
+    """The :class:`Tuned` of a grid: ``counts[k]`` steps (-1: never arrived) and final
+    gaps at learning rate ``lrs[k]``, for races run by other means than :func:`tune`."""
     arrived = counts >= 0
     if not arrived.any():
         k = int(np.argmin(gaps))
@@ -102,7 +104,7 @@ def tune(landscape, lrs, steps, tol, contestants=None, x0=None):
     results = {}
     for name, run in runs.items():
         gaps = np.where(run.diverged, np.inf, run.gaps[-1])
-        results[name] = _best(lrs, run.steps_to(tol), gaps)
+        results[name] = best_of(lrs, run.steps_to(tol), gaps)
     return results
 
 

@@ -86,7 +86,7 @@ def test_tune_noisy_rejects_bad_window_and_repeats():
 def _tuned(counts, lrs=None):
     counts = np.asarray(counts)
     lrs = np.geomspace(1e-3, 1.0, counts.size) if lrs is None else lrs
-    return race._best(lrs, counts, np.where(counts >= 0, 0.0, 1.0))
+    return race.best_of(lrs, counts, np.where(counts >= 0, 0.0, 1.0))
 
 
 def test_tune_reports_the_median_count_around_the_best_learning_rate():
