@@ -201,9 +201,10 @@ def lion(
 
     The sign is taken of an interpolation between the momentum and the new gradient
     (beta1 = 0.9 weighs the gradient more than beta2 = 0.99 does), and the momentum
-    is updated after the step. Every coordinate moves by gamma, so gamma must be
-    3-10x smaller than AdamW's and, for the same decay per step gamma*lambda,
-    lambda 3-10x larger.
+    is updated after the step. Every coordinate moves by gamma, so the paper
+    recommends a gamma 3-10x smaller than AdamW's and, for the same decay per step
+    gamma*lambda, a lambda 3-10x larger (chapters/lion measures why). With decoupled
+    decay the weights end inside the box |theta_i| <= 1/lambda.
 
     Reference: Chen et al. (2023), "Symbolic discovery of optimization algorithms",
     NeurIPS (Program 1).
