@@ -27,7 +27,9 @@ class LambState(NamedTuple):
 
 def scalars_only(name: str, args: dict) -> None:
     """Refuse batched hyperparameters for a rule that reads whole arrays: a norm or a
-    mean over an array would mix the runs that its leading axes hold."""
+    mean over an array would mix the runs that its leading axes hold. For the same
+    reason parameters with leading run axes are one array to such a rule (their norm
+    spans every run): race one run per optimizer call."""
     for key, value in args.items():
         if isinstance(value, np.ndarray):
             raise TypeError(
