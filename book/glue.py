@@ -13,7 +13,13 @@ calls ``glue("adam_sign_bound", value, display=False)``, and the text cites it a
 
 Either way every value is kept in :data:`values`, where a notebook reader looks up the
 number a sentence cites (``values["adam_sign_bound"]``).
+
+A NumPy scalar (``np.float64(0.25)``, ``np.bool_``, what ``arr.max()`` returns) is glued as the
+Python number it holds: myst-nb formats a cited value from its text form, and NumPy 2
+writes that as ``np.float64(0.25)``, which no format spec such as ``:.2f`` can read.
 """
+
+import numpy as np
 
 try:
     from myst_nb import glue as _myst_nb_glue
@@ -33,6 +39,8 @@ def glue(name, variable, display=True):
     the instructor's environment) this then calls ``myst_nb.glue``; without it, a value
     glued with ``display`` true is shown as the cell's output.
     """
+    if isinstance(variable, np.generic):
+        variable = variable.item()
     values[name] = variable
     if _myst_nb_glue is not None:
         _myst_nb_glue(name, variable, display=display)
