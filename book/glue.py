@@ -14,8 +14,8 @@ calls ``glue("adam_sign_bound", value, display=False)``, and the text cites it a
 Either way every value is kept in :data:`values`, where a notebook reader looks up the
 number a sentence cites (``values["adam_sign_bound"]``).
 
-A NumPy scalar (``np.float64(0.25)``, ``np.bool_``, what ``arr.max()`` returns) is glued as the
-Python number it holds: myst-nb formats a cited value from its text form, and NumPy 2
+A NumPy scalar (``np.float64(0.25)`` from ``arr.max()``, ``np.bool_``) is glued as the
+Python value it holds: myst-nb formats a cited value from its text form, and NumPy 2
 writes that as ``np.float64(0.25)``, which no format spec such as ``:.2f`` can read.
 """
 
