@@ -35,7 +35,8 @@ class History(NamedTuple):
     ``update_ratio[key]`` (same shape) are, for each parameter array, the norm of the
     minibatch gradient taken at that point (the loss with its L2 term, before
     ``grad_transform``) and :math:`\|\Delta\theta\| / \|\theta\|` of the step the
-    optimizer takes from there (at the last point, the step it would take).
+    optimizer takes from there (at the last point, the step it would take; ``inf`` for
+    an array that is all zeros, as the biases are at the start).
     ``batch_loss`` (steps,) + runs is the loss of every update's minibatch (without L2);
     ``params`` the final parameters.
     """
