@@ -181,6 +181,8 @@ def _shampoo_kernel(param, grad, state, args):
     recompute = args["step"] % args["preconditioning_compute_steps"] == 0
     out = {}
     for side in range(order):
+        # The reference's addmm(U, U^T) on the unfolded gradient (SOAP's statistics are
+        # its tensordot instead): the same products, so the tests can share them.
         unfolded = grad.reshape(grad.shape[0], -1) if side == 0 else grad.T
         statistics = state[f"pre_cond_{side}"] + unfolded @ unfolded.T
         out[f"pre_cond_{side}"] = statistics
