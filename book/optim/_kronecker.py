@@ -5,7 +5,8 @@ A matrix parameter W (m x n) keeps one factor per side, L (m x m) from ``G G^T``
 R (n x n) from ``G^T G``; ``L kron R`` stands in for full-matrix AdaGrad's mn x mn
 statistic. A 1-D parameter has one side only: its second factor is an empty 0 x 0
 array (the reference keeps no matrix there either). Parameters of three or more
-dimensions are refused: reshape them to matrices first.
+dimensions are refused: reshape them to matrices first. There are no batch axes: an
+array of shape (k, n) is one k x n matrix, so racing k starts needs k optimizers.
 """
 
 from __future__ import annotations
