@@ -336,7 +336,7 @@ def download_link(text: str, filename: str = "book-optim-cheat-sheet.csv") -> st
 class SheetComparison(NamedTuple):
     row: source_sheet.SheetRow
     in_library: bool
-    memory: str  # of the row's configuration, counted; "" when not in the library
+    memory: Memory | None  # of the row's configuration, counted; None when not in the library
     formula_gap: float | None
     citation: str  # "" when the book cites the same authors and year
 
@@ -360,7 +360,7 @@ def sheet_comparisons() -> list[SheetComparison]:
         present = row.factory in factories()
         found.append(SheetComparison(
             row, present,
-            state_memory(row.factory, **row.options).text() if present else "",
+            state_memory(row.factory, **row.options) if present else None,
             source_sheet.formula_gap(row) if present else None,
             citation_difference(row, entries[row.factory]) if present else ""))
     return found
@@ -380,7 +380,7 @@ def comparison_table(comparisons: list[SheetComparison]) -> str:
                    f"{c.formula_gap:.1e}" + (" (same rule)"
                                              if c.formula_gap < source_sheet.SAME_RULE else ""))
             said = list(row.differences) + ([f"Citation: {c.citation}."] if c.citation else [])
-            cells = [row.name, f"`{row.factory}({options})`", c.memory, gap,
+            cells = [row.name, f"`{row.factory}({options})`", c.memory.text(markdown=True), gap,
                      " ".join(said) or "nothing"]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(lines)
