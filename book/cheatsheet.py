@@ -380,8 +380,9 @@ def comparison_table(comparisons: list[SheetComparison]) -> str:
                    f"{c.formula_gap:.1e}" + (" (same rule)"
                                              if c.formula_gap < source_sheet.SAME_RULE else ""))
             said = list(row.differences) + ([f"Citation: {c.citation}."] if c.citation else [])
+            agreed = "formula not compared" if c.formula_gap is None else "nothing"
             cells = [row.name, f"`{row.factory}({options})`", c.memory.text(markdown=True), gap,
-                     " ".join(said) or "nothing"]
+                     " ".join(said) or agreed]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(lines)
 

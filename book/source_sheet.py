@@ -82,13 +82,28 @@ ROWS = (
         r"The sheet (like the paper) rectifies once $\rho_t > 4$, torch once "
         r"$\rho_t > 5$; and the sheet adds $\epsilon$ to $\sqrt{\hat s_t}$, torch to "
         r"$\sqrt{s_t}$.",)),
-    SheetRow("Yogi", "C. Adam Family", "yogi", {}, "Zaheer et al.", 2018),
-    SheetRow("AdaBelief", "C. Adam Family", "adabelief", {}, "Zhuang et al.", 2020),
+    SheetRow("Yogi", "C. Adam Family", "yogi", {}, "Zaheer et al.", 2018, (
+        r"The sheet's $m$ and $s$ start from 0 (its bias corrections assume it); "
+        r"book.optim, like the reference, starts both from $10^{-6}$ "
+        "(initial_accumulator), which is all that separates the two rules.",)),
+    SheetRow("AdaBelief", "C. Adam Family", "adabelief", {}, "Zhuang et al.", 2020, (
+        r"The sheet leaves out the $\epsilon$ that the paper adds to $s_t$ at every "
+        r"step; with $\epsilon = 10^{-16}$ it matters wherever $(g_t - m_t)^2$ is that "
+        "small.",)),
     SheetRow("AdaFactor", "C. Adam Family", "adafactor", {}, "Shazeer & Stern", 2018),
-    SheetRow("LARS", "D. Layer-wise Scaling", "lars", {}, "You et al.", 2017),
+    SheetRow("LARS", "D. Layer-wise Scaling", "lars", {}, "You et al.", 2017, (
+        r"The sheet has neither the momentum nor the trust coefficient of the paper's "
+        r"algorithm (book.optim's defaults: 0.9 and 0.001), and divides by "
+        r"$\lVert g_t + \lambda w_t \rVert$ where the paper divides by "
+        r"$\lVert g_t \rVert + \lambda \lVert w_t \rVert$.",)),
     SheetRow("LAMB", "D. Layer-wise Scaling", "lamb", {}, "You et al.", 2019),
     SheetRow("Lion", "E. Sign-based", "lion", {}, "Chen et al.", 2023),
-    SheetRow("Adan", "F. Modern Variants", "adan", {}, "Xie et al.", 2022),
+    SheetRow("Adan", "F. Modern Variants", "adan", {}, "Xie et al.", 2022, (
+        r"The sheet's moments use decays ($m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$) but "
+        r"it weighs the gradient difference by $1-\beta_2$, the paper's convention in "
+        r"which $\beta_2 = 0.08$ is a weight; with decays (0.98, 0.92, 0.99) that weight "
+        r"is $\beta_2$. It also has no bias corrections and a first difference "
+        r"$d_1 = g_1$ where book.optim's is 0: each of the three changes the steps.",)),
     SheetRow("Sophia", "F. Modern Variants", "sophia", {}, "Liu et al.", 2023),
     SheetRow("Shampoo", "G. Matrix Preconditioning", "shampoo", {}, "Gupta et al.", 2018),
     SheetRow("Muon", "H. Muon Family", "muon", {}, "Jordan et al.", 2024),
@@ -232,6 +247,65 @@ def _radam_step(t, g, w, m_hat, s_hat, memory, hp):
     return -hp["lr"] * m_hat
 
 
+def _yogi_step(t, g, w, m_hat, s_hat, memory, hp):
+    beta2 = hp["betas"][1]
+    s = memory.get("s", np.zeros_like(g))
+    memory["s"] = s = s - (1 - beta2) * np.sign(s - g * g) * g * g
+    return -hp["lr"] * m_hat / (np.sqrt(s / (1 - beta2**t)) + hp["eps"])
+
+
+def _adabelief_step(t, g, w, m_hat, s_hat, memory, hp):
+    beta1, beta2 = hp["betas"]
+    m = m_hat * (1 - beta1**t)
+    s = beta2 * memory.get("s", np.zeros_like(g)) + (1 - beta2) * (g - m) ** 2
+    memory["s"] = s
+    return -hp["lr"] * m_hat / (np.sqrt(s / (1 - beta2**t)) + hp["eps"])
+
+
+def _lamb_step(t, g, w, m_hat, s_hat, memory, hp):
+    u = m_hat / (np.sqrt(s_hat) + hp["eps"]) + hp["weight_decay"] * w
+    q = np.linalg.norm(w) / (np.linalg.norm(u) + hp["eps"])
+    return -hp["lr"] * q * u
+
+
+def _lion(grad, w, steps, hp):
+    beta1, beta2 = hp["betas"]
+    m, out = np.zeros_like(w), []
+    for _ in range(steps):
+        g = grad(w)
+        w = w - hp["lr"] * np.sign(beta1 * m + (1 - beta1) * g)
+        m = beta2 * m + (1 - beta2) * g
+        out.append(w)
+    return out
+
+
+def _lars(grad, w, steps, hp):
+    decay, out = hp["weight_decay"], []
+    for _ in range(steps):
+        d = grad(w) + decay * w
+        w = w - hp["lr"] * np.linalg.norm(w) / (np.linalg.norm(d) + 1e-8) * d
+        out.append(w)
+    return out
+
+
+def _adan(grad, w, steps, hp):
+    """The sheet's Adan, with g_0 = 0 (it leaves d_1 open) and the betas as given."""
+    beta1, beta2, beta3 = hp["betas"]
+    m, u, n, previous = (np.zeros_like(w) for _ in range(4))
+    out = []
+    for _ in range(steps):
+        g = grad(w)
+        d = g - previous
+        m = beta1 * m + (1 - beta1) * g
+        u = beta2 * u + (1 - beta2) * d
+        n = beta3 * n + (1 - beta3) * (g + (1 - beta2) * d) ** 2
+        p = m + (1 - beta2) * u
+        w = w - hp["lr"] * p / (np.sqrt(n) + hp["eps"]) - hp["lr"] * hp["weight_decay"] * w
+        previous = g
+        out.append(w)
+    return out
+
+
 RULES: dict[str, Callable] = {
     "SGD": _sgd,
     "SGD + Momentum": _momentum,
@@ -245,11 +319,18 @@ RULES: dict[str, Callable] = {
     "AdaMax": _adam_like(_adamax_step),
     "Nadam": _adam_like(_nadam_step),
     "RAdam": _adam_like(_radam_step),
+    "Yogi": _adam_like(_yogi_step),
+    "AdaBelief": _adam_like(_adabelief_step),
+    "LARS": _lars,
+    "LAMB": _adam_like(_lamb_step),
+    "Lion": _lion,
+    "Adan": _adan,
 }
 
 # The problem both rules run on: a diagonal quadratic whose gradients span 1e-8 (below
-# every default eps) to 1e2, from a start of ones, over STEPS steps.
-CURVATURES = np.array([1e-8, 1e-4, 1e-2, 1.0, 1e2])
+# every default eps) to 1e2, from a start of ones, over STEPS steps. One row of a
+# matrix, so that the layer-wise rules (LARS) treat it as a weight matrix.
+CURVATURES = np.array([[1e-8, 1e-4, 1e-2, 1.0, 1e2]])
 STEPS = 200
 # Relative gaps below this are rounding: the same rule, computed in another order.
 SAME_RULE = 1e-12
