@@ -207,16 +207,18 @@ def memory_by_option(name: str) -> list[tuple[str, Memory]]:
     return [(" or ".join(options), memory) for memory, options in found.items()]
 
 
-def memory_text(name: str, markdown: bool = False) -> str:
-    """The memory column: ``"2n; 3n with amsgrad=True"`` (math and code in Markdown)."""
+def memory_text(by_option: list[tuple[str, Memory]], markdown: bool = False,
+                wraps: bool = False) -> str:
+    """The memory column from `memory_by_option`: ``"2n; 3n with amsgrad=True"`` (math
+    and code in Markdown); `wraps`: the factory wraps another optimizer."""
     parts = []
-    for options, memory in memory_by_option(name):
+    for options, memory in by_option:
         text = memory.text(markdown)
         if options != "defaults":
             text += f" with `{options}`" if markdown else f" with {options}"
         parts.append(text)
     text = "; ".join(parts)
-    return text + " + the inner optimizer's" if wraps_an_optimizer(name) else text
+    return text + " + the inner optimizer's" if wraps else text
 
 
 # --- the rows -------------------------------------------------------------------------
@@ -245,10 +247,13 @@ def rows() -> list[Row]:
     built = []
     for name in sorted(order, key=lambda n: (entries[n].family, order[n])):
         measured = record.get(name, {})
-        version = ", ".join(f"{package} {v}" for package, v in measured.get("packages", {}).items())
-        built.append(Row(name, entries[name], hyperparameters_text(name), memory_text(name),
-                         memory_text(name, markdown=True), entries[name].reference, version,
-                         measured.get("max_relative_error")))
+        packages = measured.get("packages", {})
+        version = ", ".join(f"{package} {v}" for package, v in packages.items())
+        by_option, wraps = memory_by_option(name), wraps_an_optimizer(name)
+        built.append(Row(name, entries[name], hyperparameters_text(name),
+                         memory_text(by_option, wraps=wraps),
+                         memory_text(by_option, markdown=True, wraps=wraps),
+                         entries[name].reference, version, measured.get("max_relative_error")))
     return built
 
 

@@ -103,8 +103,11 @@ def test_memory_of_matrix_only_optimizers():
 
 
 def test_memory_by_option_lists_the_options_that_add_state():
-    assert cheatsheet.memory_text("adam") == "2n; 3n with amsgrad=True"
-    assert cheatsheet.memory_text("sgd") == "0; n with momentum=0.5"
+    def memory(name):
+        return cheatsheet.memory_text(cheatsheet.memory_by_option(name))
+    assert memory("adam") == "2n; 3n with amsgrad=True"
+    assert memory("sgd") == "0; n with momentum=0.5"
+    assert memory("rmsprop") == "n; 2n with momentum=0.5 or centered=True"
 
 
 # --- the renderings ----------------------------------------------------------------------
