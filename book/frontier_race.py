@@ -172,15 +172,19 @@ def gap_curves(make, landscape, lrs, steps, *, batched=True, start=None, seed=0)
 
     ``batched``: all learning rates in one run (element-wise rules), else one run per
     learning rate (whole-array rules). ``start`` defaults to the landscape's
-    ``default_start``; it may be a vector (2-D landscapes) or a matrix.
+    ``default_start``; it may be a vector (2-D landscapes), a matrix or a dict of
+    matrices (the factorisation's U and V).
     """
     lrs = np.asarray(lrs, dtype=np.float64)
     if lrs.ndim != 1 or lrs.size == 0 or np.any(lrs <= 0):
         raise ValueError(f"lrs must be a non-empty 1-D array of positive numbers, got {lrs!r}")
-    start = np.asarray(landscape.default_start if start is None else start, dtype=np.float64)
+    start = landscape.default_start if start is None else start
+    keys, leaves = _base.flatten(start if isinstance(start, Mapping) else np.asarray(start, dtype=np.float64), "start")
+    start = _base.unflatten(keys, [np.asarray(leaf, dtype=np.float64) for leaf in leaves])
     if batched:
-        column = lrs.reshape((-1,) + (1,) * start.ndim)
-        values = _run(make(column), landscape, np.broadcast_to(start, lrs.shape + start.shape).copy(), steps, seed)
+        column = lrs.reshape((-1,) + (1,) * leaves[0].ndim)  # every leaf has the same number of axes
+        runs = _base.unflatten(keys, [np.broadcast_to(leaf, lrs.shape + np.shape(leaf)).copy() for leaf in leaves])
+        values = _run(make(column), landscape, runs, steps, seed)
     else:
         values = np.stack([_run(make(float(lr)), landscape, start, steps, seed) for lr in lrs], axis=1)
     gaps = values - landscape.min_value

@@ -156,3 +156,14 @@ def test_contestants_take_only_a_learning_rate():
         inner = opt.hyperparams.get("optimizer", opt)
         assert inner.hyperparams["lr"] == 0.01, name
         assert inner.hyperparams.get("weight_decay", 0.0) == 0.0, name
+
+
+def test_gap_curves_take_a_dict_of_matrices():
+    factorisation = landscapes.matrix_factorization(4, 3, rank=2, kappa=10)
+    lrs = np.array([0.01, 0.1])
+    make = lambda lr: optim.adam(lr=lr)
+    batched = frontier_race.gap_curves(make, factorisation, lrs, 30)
+    separate = frontier_race.gap_curves(make, factorisation, lrs, 30, batched=False)
+    np.testing.assert_allclose(batched, separate, rtol=1e-12)
+    assert batched[0, 0] == pytest.approx(factorisation.value(factorisation.default_start) - factorisation.min_value)
+    assert batched[-1, 1] < batched[0, 1]
