@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import optim
+from .optim._orthogonal import newton_schulz
 
 
 class SheetRow(NamedTuple):
@@ -106,7 +107,11 @@ ROWS = (
         r"$d_1 = g_1$ where book.optim's is 0: each of the three changes the steps.",)),
     SheetRow("Sophia", "F. Modern Variants", "sophia", {}, "Liu et al.", 2023),
     SheetRow("Shampoo", "G. Matrix Preconditioning", "shampoo", {}, "Gupta et al.", 2018),
-    SheetRow("Muon", "H. Muon Family", "muon", {}, "Jordan et al.", 2024),
+    SheetRow("Muon", "H. Muon Family", "muon", {}, "Jordan et al.", 2024, (
+        "The sheet's Muon has neither weight decay nor a Nesterov step; torch.optim.Muon's "
+        "defaults, which book.optim keeps, have both (weight_decay 0.1, nesterov=True). "
+        "Its momentum sums gradients where torch averages them, which Newton-Schulz's "
+        "normalisation makes the same.",)),
     SheetRow("Moonlight", "H. Muon Family", "muon", {"adjust_lr_fn": "match_rms_adamw"},
              "MoonLight Team", 2025),
     SheetRow("NorMuon", "H. Muon Family", "normuon", {}, "Li et al.", 2025),
@@ -306,6 +311,17 @@ def _adan(grad, w, steps, hp):
     return out
 
 
+def _muon(grad, w, steps, hp):
+    """The sheet's Muon, with book.optim's Newton-Schulz iteration (the sheet names
+    NS_5 without its coefficients)."""
+    m, out = np.zeros_like(w), []
+    for _ in range(steps):
+        m = hp["momentum"] * m + grad(w)
+        w = w - hp["lr"] * newton_schulz(m, hp["ns_coefficients"], hp["ns_steps"], hp["eps"])
+        out.append(w)
+    return out
+
+
 RULES: dict[str, Callable] = {
     "SGD": _sgd,
     "SGD + Momentum": _momentum,
@@ -325,6 +341,7 @@ RULES: dict[str, Callable] = {
     "LAMB": _adam_like(_lamb_step),
     "Lion": _lion,
     "Adan": _adan,
+    "Muon": _muon,
 }
 
 # The problem both rules run on: a diagonal quadratic whose gradients span 1e-8 (below

@@ -242,3 +242,12 @@ def test_transcription_matches_the_sources_sheet(row):
     paper_cell = table_cells(lines[0].replace("\\|", "/"))[4]
     assert f"({row.year})" in paper_cell
     assert row.cited.replace(" (textbook)", "").split(",")[0].split(" &")[0] in paper_cell
+
+
+def test_muon_differs_by_its_defaults_alone():
+    """Without torch's weight decay and Nesterov step the sheet's Muon is book.optim's:
+    summing instead of averaging the momentum is undone by Newton-Schulz's norming."""
+    row = next(r for r in source_sheet.ROWS if r.name == "Muon")
+    plain = row._replace(options={"nesterov": False, "weight_decay": 0.0})
+    assert source_sheet.formula_gap(plain) < source_sheet.SAME_RULE
+    assert source_sheet.formula_gap(row) > source_sheet.SAME_RULE
