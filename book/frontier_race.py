@@ -50,7 +50,8 @@ ELEMENTWISE = {
     "Sophia": lambda lr: optim.sophia(lr=lr),
 }
 
-#: Part IV's whole-array optimizers (one learning rate per run), weight decay 0: Muon's
+#: Part IV's whole-array optimizers raced in the frontier chapter (one learning rate per
+#: run), weight decay 0: Muon's
 #: torch default 0.1, MARS-M's 0.1 and SOAP's 0.01 would move the minimum the race
 #: measures the distance to. Muon uses Moonlight's ``match_rms_adamw`` scale (MARS-M's
 #: default), so that one learning rate suits it and the AdamW of the other arrays.
@@ -58,13 +59,10 @@ WHOLE_ARRAY = {
     "Muon": lambda lr: optim.muon(lr=lr, weight_decay=0.0, adjust_lr_fn="match_rms_adamw"),
     "NorMuon": lambda lr: optim.normuon(lr=lr),
     "MARS-M": lambda lr: optim.mars_m(lr=lr, weight_decay=0.0),
-    "REG": lambda lr: optim.reg(lr=lr),
     "Shampoo": lambda lr: optim.shampoo(lr=lr),
     "SOAP": lambda lr: optim.soap(lr=lr, weight_decay=0.0),
     "Adafactor": lambda lr: optim.adafactor(lr=lr),
-    "LARS": lambda lr: optim.lars(lr=lr),
     "LAMB": lambda lr: optim.lamb(lr=lr),
-    "MARS": lambda lr: optim.mars(lr=lr),
 }
 
 
@@ -92,8 +90,7 @@ def matrices_and_rest(matrix_opt, rest_opt, is_matrix: Callable = is_weight_matr
             raise TypeError(f"both optimizers must be book.optim optimizers, got {opt!r}")
 
     def split(tree, keys):
-        chosen = {key: tree[key] for key in keys}
-        return chosen or None
+        return {key: tree[key] for key in keys}
 
     def parts(params):
         if not isinstance(params, Mapping):
