@@ -12,7 +12,9 @@ checkout (ignored by git, removed with the build), else in ``~/.cache/optimizer-
 when ``book`` is installed without a checkout. A file is written to a temporary name
 and renamed into place, so two processes computing the same result never leave half a
 file; a file that cannot be read back completely, or that names another key, is
-recomputed and replaced, never trusted.
+recomputed and replaced, never trusted. Each result name keeps its :data:`KEEP` most
+recently used files: a result computed by code that has since changed is not read again
+unless that code comes back, and a race's file is about 11 MB.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SOURCES", "directory", "source_hash", "key", "cached"]
+__all__ = ["SOURCES", "KEEP", "directory", "source_hash", "key", "cached"]
 
 _PACKAGE = Path(__file__).resolve().parent
 #: The files (relative to the ``book`` package) whose source decides a cached result.
 SOURCES = ("network.py", "data.py", "training.py", "optim")
+#: How many files (keys) of one result name the cache keeps, the most recently used.
+KEEP = 4
 
 
 def directory() -> Path:
@@ -92,6 +96,7 @@ def cached(name: str, settings, compute: Callable[[], dict[str, np.ndarray]]) ->
     path = directory() / f"{name}-{expected[:32]}.npz"
     arrays = _load(path, expected)
     if arrays is not None:
+        os.utime(path)  # most recently used: kept by _prune
         return arrays
     arrays = {field: np.asarray(value) for field, value in compute().items()}
     if "__key__" in arrays:
@@ -106,4 +111,12 @@ def cached(name: str, settings, compute: Callable[[], dict[str, np.ndarray]]) ->
     except BaseException:
         os.unlink(temporary)
         raise
+    _prune(name)
     return arrays
+
+
+def _prune(name):
+    """Remove all but the :data:`KEEP` most recently used files of result ``name``."""
+    files = sorted(directory().glob(f"{name}-*.npz"), key=lambda f: f.stat().st_mtime, reverse=True)
+    for stale in files[KEEP:]:
+        stale.unlink(missing_ok=True)  # another process may have removed it already

@@ -43,7 +43,7 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
 
     Each feature (pixel) is standardised with the mean and standard deviation of the
     *training* images only, so nothing of the test set leaks into training; a pixel that
-    is constant over the training set (the blank corners) is centred and left unscaled.
+    is constant over the training set (three blank pixels on the edge, in the default split) is centred and left unscaled.
     ``test_fraction`` of the 1,797 images (rounded) form the test set.
     """
     if not 0.0 < test_fraction < 1.0:

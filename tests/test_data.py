@@ -35,7 +35,7 @@ def test_training_features_are_standardised_and_the_test_set_is_not_used():
     std = split.X_train.std(axis=0)
     np.testing.assert_allclose(split.X_train.mean(axis=0), 0, atol=1e-12)
     constant = std == 0
-    assert constant.any()  # the blank corner pixels
+    assert constant.any()  # pixels blank in every training image
     np.testing.assert_allclose(std[~constant], 1, rtol=1e-12)
     # the test set is scaled with the training statistics, so its own mean is not zero
     assert np.abs(split.X_test.mean(axis=0)).max() > 0.01

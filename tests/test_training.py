@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -233,6 +234,24 @@ def test_a_change_to_the_code_that_decides_the_result_invalidates_it(cache_dir, 
     (package / "plotting.py").write_text("# not a source of the result\n")
     cache.cached("demo", {}, compute)
     assert len(calls) == 3
+
+
+def test_cache_keeps_the_most_recently_used_files_of_a_name(cache_dir, monkeypatch):
+    monkeypatch.setattr(cache, "KEEP", 2)
+    compute, calls = counting(1.0)
+    for a in range(3):
+        cache.cached("demo", {"a": a}, compute)
+        time.sleep(0.01)  # distinct modification times
+    cache.cached("other", {}, compute)
+    assert len(list(cache_dir.glob("demo-*.npz"))) == 2 and len(list(cache_dir.glob("other-*.npz"))) == 1
+    cache.cached("demo", {"a": 1}, compute)  # a hit: now the most recent
+    time.sleep(0.01)
+    assert len(calls) == 4
+    cache.cached("demo", {"a": 3}, compute)
+    cache.cached("demo", {"a": 1}, compute)
+    assert len(calls) == 5  # {"a": 1} was kept, {"a": 2} removed
+    cache.cached("demo", {"a": 2}, compute)
+    assert len(calls) == 6
 
 
 def test_code_hash_is_part_of_the_key(monkeypatch):
