@@ -48,6 +48,13 @@ def test_seed_fixes_the_split():
     assert len(data.digits(test_fraction=0.5).y_test) == round(0.5 * 1797)
 
 
+def test_the_raw_grey_levels_on_request():
+    raw, scaled = data.digits(standardise=False), data.digits()
+    np.testing.assert_array_equal(raw.y_test, scaled.y_test)
+    np.testing.assert_array_equal(raw.X_train, load_digits().data[_order(0)[359:]])
+    assert raw.X_train.min() == 0 and raw.X_train.max() == 16
+
+
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2, 1.5])
 def test_bad_test_fraction(fraction):
     with pytest.raises(ValueError, match="test_fraction must be between 0 and 1"):
