@@ -372,8 +372,8 @@ def sheet_comparisons() -> list[SheetComparison]:
 
 
 def comparison_table(comparisons: list[SheetComparison]) -> str:
-    header = ["Sheet's row", "In book.optim as", "State per parameter", "Sheet's rule vs "
-              "book.optim (max. rel. gap)", "What differs"]
+    header = ["Sheet's row", "Factory", "State per parameter", "Gap (max. relative)",
+              "What differs"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for c in comparisons:
         row = c.row

@@ -76,9 +76,8 @@ ROWS = (
         r"a decayed maximum meets gradients near $\epsilon$.",)),
     SheetRow("Nadam", "C. Adam Family", "nadam", {}, "Dozat", 2016, (
         r"The sheet weighs the momentum by a constant $\beta_1$ and corrects it with "
-        r"$1-\beta_1^t$; torch follows Dozat's schedule "
-        r"$\mu_t = \beta_1 (1 - \tfrac12 0.96^{0.004 t})$, whose first values are near "
-        r"$\beta_1 / 2$.",)),
+        r"$1-\beta_1^t$; torch follows Dozat's schedule $\mu_t$ (in `nadam`'s rule "
+        r"above), whose first values are near $\beta_1 / 2$.",)),
     SheetRow("RAdam", "C. Adam Family", "radam", {}, "Liu et al.", 2019, (
         r"The sheet (like the paper) rectifies once $\rho_t > 4$, torch once "
         r"$\rho_t > 5$; and the sheet adds $\epsilon$ to $\sqrt{\hat s_t}$, torch to "
@@ -100,10 +99,10 @@ ROWS = (
     SheetRow("LAMB", "D. Layer-wise Scaling", "lamb", {}, "You et al.", 2019),
     SheetRow("Lion", "E. Sign-based", "lion", {}, "Chen et al.", 2023),
     SheetRow("Adan", "F. Modern Variants", "adan", {}, "Xie et al.", 2022, (
-        r"The sheet's moments use decays ($m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t$) but "
-        r"it weighs the gradient difference by $1-\beta_2$, the paper's convention in "
-        r"which $\beta_2 = 0.08$ is a weight; with decays (0.98, 0.92, 0.99) that weight "
-        r"is $\beta_2$. It also has no bias corrections and a first difference "
+        r"The sheet's moments use decays ($\beta_1$ weighs $m_{t-1}$) but it weighs the "
+        r"gradient difference by $1-\beta_2$, the paper's convention in which "
+        r"$\beta_2 = 0.08$ is a weight; with decays (0.98, 0.92, 0.99) that weight is "
+        r"$\beta_2$. It also has no bias corrections and a first difference "
         r"$d_1 = g_1$ where book.optim's is 0: each of the three changes the steps.",)),
     SheetRow("Sophia", "F. Modern Variants", "sophia", {}, "Liu et al.", 2023),
     SheetRow("Shampoo", "G. Matrix Preconditioning", "shampoo", {}, "Gupta et al.", 2018),
