@@ -1,9 +1,10 @@
-"""book.adam_regimes: Adam's moments on a landscape, Hessian-shaped noise, the noisy race."""
+"""book.experiments.adam_regimes: Adam's moments on a landscape, Hessian-shaped noise, the noisy race."""
 
 import numpy as np
 import pytest
 
-from book import adam_regimes, adaptive, landscapes, optim, runner
+from book import landscapes, optim, runner
+from book.experiments import adam_regimes, adaptive
 
 
 def test_adam_moments_are_torchs_corrected_state_and_steps():

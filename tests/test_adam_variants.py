@@ -1,11 +1,12 @@
-"""book.adam_variants: the experiments behind the AMSGrad/AdamW and NAdam/RAdam chapters."""
+"""book.experiments.adam_variants: the experiments behind the AMSGrad/AdamW and NAdam/RAdam chapters."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from book import adam_variants, adaptive, optim
+from book import optim
+from book.experiments import adam_variants, adaptive
 
 
 def test_adam_fails_and_amsgrad_converges_on_reddi_problem():

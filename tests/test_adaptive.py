@@ -1,11 +1,12 @@
-"""Tests of book.adaptive: the drivers and the Adam/AdaMax conventions of Part II."""
+"""Tests of book.experiments.adaptive: the drivers and the Adam/AdaMax conventions of Part II."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from book import adaptive, landscapes, optim, runner
+from book import landscapes, optim, runner
+from book.experiments import adaptive
 
 BETAS = (0.9, 0.999)
 

@@ -1,9 +1,9 @@
-"""Tests of book.derivations against closed forms and exact recursions."""
+"""Tests of book.experiments.derivations against closed forms and exact recursions."""
 
 import numpy as np
 import pytest
 
-from book import derivations as dv
+from book.experiments import derivations as dv
 from book import landscapes, optim, theory
 
 

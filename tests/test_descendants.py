@@ -1,24 +1,28 @@
-"""book.descendants: the online problem for any optimizer, and runs judged at the
-evaluation point."""
+"""book.experiments.descendants (runs judged at the evaluation point), and the online
+problem of adam_variants run with any optimizer."""
 
 import numpy as np
 import pytest
 
-from book import adam_variants, descendants, landscapes, optim, schedules
+from book import landscapes, optim, schedules
+from book.experiments import adam_variants, descendants
 
 
-def test_online_run_of_adam_is_the_counterexample_of_adam_failures():
-    C = np.array([3.0, 5.0])
-    beta2 = 1 / (1 + C**2)
-    ours = descendants.online_run(lambda lr: optim.adam(lr=lr, betas=(0.0, beta2)), C, 300)
-    theirs = adam_variants.online_counterexample(C, 300, amsgrad=False)
-    np.testing.assert_array_equal(ours.x, theirs.x)
-    np.testing.assert_array_equal(ours.g, theirs.g)
+def test_online_run_takes_projected_steps_of_lr_over_sqrt_t():
+    """With plain SGD the run is x_{t+1} = clip(x_t - lr/sqrt(t) g_t, -1, 1), by hand."""
+    C, lr = np.array([3.0, 5.0]), 0.4
+    run = adam_variants.online_run(lambda step_size: optim.sgd(lr=step_size), C, 30, lr=lr)
+    x = np.zeros(2)
+    for t in range(1, 31):
+        g = C if t % 3 == 1 else -np.ones(2)
+        np.testing.assert_array_equal(run.x[t - 1], x)
+        np.testing.assert_array_equal(run.g[t - 1], g)
+        x = np.clip(x - lr / np.sqrt(t) * g, -1.0, 1.0)
 
 
 def test_online_run_refuses_a_problem_whose_best_point_is_not_minus_one():
     with pytest.raises(ValueError, match="C must exceed"):
-        descendants.online_run(optim.adam, 2.0, 10)
+        adam_variants.online_run(optim.adam, 2.0, 10)
 
 
 def test_evaluated_run_of_a_plain_optimizer_is_run_with_schedule():

@@ -1,10 +1,11 @@
-"""Tests of book.frontier_race: the matrices/rest combinator, state sizes, the evaluated
+"""Tests of book.experiments.frontier_race: the matrices/rest combinator, state sizes, the evaluated
 race on landscapes, the cached network race and the verdict helpers."""
 
 import numpy as np
 import pytest
 
-from book import cache, frontier_race, landscapes, network, optim, race, training
+from book import cache, landscapes, network, optim, race, training
+from book.experiments import frontier_race
 
 
 def _params():

@@ -1,9 +1,10 @@
-"""Tests of book.preconditioning against closed forms."""
+"""Tests of book.experiments.preconditioning against closed forms."""
 
 import numpy as np
 import pytest
 
-from book import landscapes, optim, preconditioning as pc, runner
+from book import landscapes, optim, runner
+from book.experiments import preconditioning as pc
 
 
 def random_spd(rng, d, kappa):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from book.textbook_forms import heavy_ball_path, nesterov_look_ahead_path
+from book.experiments.textbook_forms import heavy_ball_path, nesterov_look_ahead_path
 
 torch = pytest.importorskip("torch")
 

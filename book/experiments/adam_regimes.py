@@ -12,7 +12,7 @@ What that root mean square *is* depends on where the gradients come from:
 :func:`adam_moments` runs Adam on a landscape and keeps the bias-corrected moments;
 :class:`HessianNoiseQuadratic` is the book's quadratic with noise of covariance
 :math:`\\sigma^2 A / B`; :func:`noisy_best_learning_rate` extends
-:func:`book.adaptive.best_learning_rate` (the AdaGrad chapter's race) to noisy
+:func:`book.experiments.adaptive.best_learning_rate` (the AdaGrad chapter's race) to noisy
 gradients, and :func:`regime_table` races Adam against SGD with the same momentum
 over condition numbers, rotations and noise models.
 """
@@ -23,9 +23,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import adaptive, landscapes, optim, runner
-from .landscapes.base import StochasticLandscape, positive_integers
-from .landscapes.quadratic import Quadratic
+from book import landscapes, optim, runner
+from book.experiments import adaptive
+from book.landscapes.base import StochasticLandscape, positive_integers
+from book.landscapes.quadratic import Quadratic
 
 __all__ = [
     "Moments",
@@ -128,12 +129,12 @@ def noisy_quadratic(noise, kappa, angle, noise_std):
 def noisy_best_learning_rate(make_opt, landscape, lrs, steps, tol, repeats=8, x0=None):
     """``(lr, steps)``: the learning rate of ``lrs`` whose *mean* gap settles within ``tol`` first.
 
-    The stochastic counterpart of :func:`book.adaptive.best_learning_rate`: every
+    The stochastic counterpart of :func:`book.experiments.adaptive.best_learning_rate`: every
     learning rate runs ``repeats`` times with independent noise (one batched run), and
     its count is the step from which the gap averaged over the repeats,
     an estimate of :math:`\\mathbb E f(x_t) - f^*`, stays at or below ``tol`` until
     the end (``-1``: never). A landscape without ``stochastic_grad`` is raced with exact
-    gradients by :func:`book.adaptive.best_learning_rate` itself.
+    gradients by :func:`book.experiments.adaptive.best_learning_rate` itself.
     """
     if not hasattr(landscape, "stochastic_grad"):
         return adaptive.best_learning_rate(make_opt, landscape, lrs, steps, tol, x0)
@@ -172,7 +173,7 @@ def regime_table(methods, kappas, angles, noises, lrs, steps, tol, noise_std, re
 def adam_correction_rule(grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, correct_m=True, correct_v=True):
     r"""Adam's updates on ``grads`` (shape ``(T, ...)``) with either bias correction left out.
 
-    A rule in the sense of :mod:`book.adaptive`: it returns the updates
+    A rule in the sense of :mod:`book.experiments.adaptive`: it returns the updates
     :math:`\theta_t - \theta_{t-1}`. With both corrections it is torch's Adam; without
     them the step is :math:`\eta\, m_t / (\sqrt{v_t} + \epsilon)`.
     """

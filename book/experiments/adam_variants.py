@@ -11,7 +11,7 @@
 - :func:`radam_rho`, :func:`radam_rectifier` and :func:`adaptive_lr_spread` are the
   quantities of RAdam's variance argument (Liu et al., 2020).
 
-Rules follow the convention of :mod:`book.adaptive`: ``rule(grads)`` maps gradients of
+Rules follow the convention of :mod:`book.experiments.adaptive`: ``rule(grads)`` maps gradients of
 shape ``(T, ...)`` to the updates ``theta_t - theta_{t-1}``, starting from zero moments.
 """
 
@@ -21,11 +21,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import optim
+from book import optim
 
 __all__ = [
     "OnlineRun",
     "online_counterexample",
+    "online_run",
     "average_regret",
     "decay_under_noise",
     "nadam_momentum",
@@ -62,23 +63,38 @@ def online_counterexample(C, steps, amsgrad, lr=0.5, beta1=0.0, beta2=None, peri
     ``C`` and ``beta2`` may be arrays: they broadcast together and every entry runs side
     by side. The run starts at ``x = 0``.
     """
+    beta2 = 1.0 / (1.0 + np.asarray(C, dtype=np.float64) ** 2) if beta2 is None else beta2
+    C, beta2 = np.broadcast_arrays(np.asarray(C, dtype=np.float64), np.asarray(beta2, dtype=np.float64))
+
+    def make(step_size):
+        return optim.adam(lr=step_size, betas=(beta1, beta2), eps=eps, amsgrad=amsgrad)
+
+    return online_run(make, C, steps, lr=lr, period=period)
+
+
+def online_run(make, C, steps, lr=0.5, period=3):
+    r"""``make(lr)`` on the online problem of Reddi et al. (2018), Theorem 1 (see
+    :func:`online_counterexample`, its Adam case), with the step size ``lr / sqrt(t)``
+    and every iterate projected back onto :math:`[-1, 1]` (clipped).
+
+    ``make(lr)`` returns a `book.optim` optimizer; its state carries over while the
+    learning rate changes. ``C`` may be an array (its entries run side by side); each
+    must exceed ``period - 1`` so that ``x = -1`` is the best fixed point. The run
+    starts at ``x = 0``.
+    """
     C = np.asarray(C, dtype=np.float64)
     if np.any(C <= period - 1):
         raise ValueError(f"C must exceed period - 1 = {period - 1} for x = -1 to be optimal, got {C}")
     steps = int(steps)
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    beta2 = 1.0 / (1.0 + C**2) if beta2 is None else np.asarray(beta2, dtype=np.float64)
-    shape = np.broadcast_shapes(C.shape, beta2.shape)
-    C = np.broadcast_to(C, shape)
-    x = np.zeros(shape)
-    state = optim.adam(betas=(beta1, beta2), amsgrad=amsgrad).init(x)
-    xs, gs = np.empty((steps,) + shape), np.empty((steps,) + shape)
+    x = np.zeros(C.shape)
+    state = make(lr).init(x)
+    xs, gs = np.empty((steps,) + C.shape), np.empty((steps,) + C.shape)
     for t in range(1, steps + 1):
-        g = C if t % period == 1 else -np.ones(shape)
+        g = C if t % period == 1 else -np.ones(C.shape)
         xs[t - 1], gs[t - 1] = x, g
-        opt = optim.adam(lr=lr / np.sqrt(t), betas=(beta1, beta2), eps=eps, amsgrad=amsgrad)
-        x, state = opt.step(x, g, state)
+        x, state = make(lr / np.sqrt(t)).step(x, g, state)
         x = np.clip(x, -1.0, 1.0)
     return OnlineRun(xs, gs)
 

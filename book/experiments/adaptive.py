@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import runner
+from book import runner
 
 __all__ = [
     "Replay",

@@ -1,41 +1,16 @@
-"""Experiments of the chapter on Adam's recent descendants: any `book.optim` optimizer
-on Reddi et al.'s online problem, and on a noisy landscape judged at the point the
-optimizer would be evaluated at (Schedule-Free's average, Lookahead's slow weights)."""
+"""Experiments of the chapter on Adam's recent descendants: any `book.optim` optimizer on a
+noisy landscape judged at the point the optimizer would be evaluated at (Schedule-Free's
+average, Lookahead's slow weights). Reddi et al.'s online problem with any optimizer is
+:func:`book.experiments.adam_variants.online_run`."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import optim
-from .adam_variants import OnlineRun
-from .schedules import ScheduledRun
+from book import optim
+from book.schedules import ScheduledRun
 
-__all__ = ["online_run", "evaluated_run"]
-
-
-def online_run(make, C, steps, lr=0.5, period=3):
-    r"""``make(lr)`` on the online problem of Reddi et al. (2018), Theorem 1:
-    :math:`f_t(x) = C x` if :math:`t \bmod \text{period} = 1`, else :math:`-x`, on
-    :math:`[-1, 1]`, with the step size ``lr / sqrt(t)`` and every iterate projected
-    back (clipped), as :func:`book.adam_variants.online_counterexample` runs Adam.
-
-    ``make(lr)`` returns a `book.optim` optimizer; its state carries over while the
-    learning rate changes. ``C`` may be an array (its entries run side by side); each
-    must exceed ``period - 1`` so that ``x = -1`` is the best fixed point. The run
-    starts at ``x = 0``. Returns an :class:`~book.adam_variants.OnlineRun`.
-    """
-    C = np.asarray(C, dtype=np.float64)
-    if np.any(C <= period - 1):
-        raise ValueError(f"C must exceed period - 1 = {period - 1}, got {C}")
-    x = np.zeros(C.shape)
-    state = make(lr).init(x)
-    xs, gs = np.empty((steps,) + C.shape), np.empty((steps,) + C.shape)
-    for t in range(1, steps + 1):
-        g = C if t % period == 1 else -np.ones(C.shape)
-        xs[t - 1], gs[t - 1] = x, g
-        x, state = make(lr / np.sqrt(t)).step(x, g, state)
-        x = np.clip(x, -1.0, 1.0)
-    return OnlineRun(xs, gs)
+__all__ = ["evaluated_run"]
 
 
 def evaluated_run(make, landscape, x0, lrs, rng):

@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import cache, data, optim, race, training
-from .optim import _base
+from book import cache, data, optim, race, training
+from book.optim import _base
 
 __all__ = [
     "ELEMENTWISE", "WHOLE_ARRAY", "SplitState", "matrices_and_rest", "is_weight_matrix",
@@ -219,7 +219,7 @@ def network_race(batched: Mapping, one_at_a_time: Mapping, lrs, *, seeds, steps,
         "one_at_a_time": {name: repr(make(1.0)) for name, make in one_at_a_time.items()},
         "lrs": lrs, "seeds": seeds, "steps": int(steps), "batch_size": int(batch_size),
         "record_every": int(record_every), "data": "digits()",
-        "code": cache.source_hash(("frontier_race.py",)),
+        "code": cache.source_hash(("experiments/frontier_race.py",)),
     }
     options = dict(steps=steps, batch_size=batch_size, split=data.digits(), record_every=record_every)
 

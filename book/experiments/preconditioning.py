@@ -19,7 +19,7 @@ method, :math:`P = \\mathrm{diag}(A)` is Jacobi's diagonal scaling.
 
 import numpy as np
 
-from .landscapes import Landscape
+from book.landscapes import Landscape
 
 __all__ = [
     "condition_number",
