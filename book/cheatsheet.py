@@ -28,6 +28,7 @@ import pkgutil
 import re
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -348,14 +349,36 @@ class SheetComparison(NamedTuple):
 
 def citation_difference(row: source_sheet.SheetRow, entry: Entry) -> str:
     """What differs between the sheet's citation and the entry's, or "" when the
-    entry's paper text gives the sheet's first author the sheet's year."""
+    entry's paper text gives the sheet's first author the sheet's year and, where the
+    row records the sheet's arXiv link, references.bib gives the paper the same one."""
     first_author = re.split(r"[ ,&]", row.cited)[0]
     cited = re.search(rf"\b{re.escape(first_author)}\b[^();]*\((\d{{4}})\)", entry.paper)
     if cited and int(cited.group(1)) == row.year:
+        said = []
+    elif cited:
+        said = [f"the sheet dates it {row.year}; book.optim cites {cited.group(1)}"]
+    else:
+        said = [f"the sheet cites {row.cited} ({row.year}); book.optim cites {entry.paper}"]
+    if row.arxiv:
+        paper = bib_arxiv(entry.bibkey)
+        if paper != row.arxiv:
+            said.append(f"the sheet links arXiv {row.arxiv}; references.bib gives the paper "
+                        f"as arXiv {paper}" if paper else
+                        f"the sheet links arXiv {row.arxiv}; references.bib gives no arXiv "
+                        "identifier for the paper")
+    return "; ".join(said)
+
+
+def bib_arxiv(bibkey: str) -> str:
+    """The arXiv identifier (``"2510.03691"``) of `bibkey`'s entry in the repository's
+    references.bib, or "" when the entry names none or the file is not there."""
+    path = Path(__file__).resolve().parents[1] / "references.bib"
+    if not path.is_file():
         return ""
-    if cited:
-        return f"the sheet dates it {row.year}; book.optim cites {cited.group(1)}"
-    return f"the sheet cites {row.cited} ({row.year}); book.optim cites {entry.paper}"
+    entry = re.search(r"@\w+\{" + re.escape(bibkey) + r",(.*?)\n\}", path.read_text(),
+                      re.DOTALL)
+    found = entry and re.search(r"arXiv[:\s]*(\d{4}\.\d{4,5})", entry.group(1))
+    return found.group(1) if found else ""
 
 
 def sheet_comparisons() -> list[SheetComparison]:

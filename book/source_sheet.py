@@ -39,6 +39,9 @@ class SheetRow(NamedTuple):
         year: the year the sheet gives.
         differences: what the sheet's formula says that the verified rule does not,
             in words, one sentence each; empty where the rules agree.
+        arxiv: the arXiv identifier the sheet's link gives (``"2502.06615"``), where it
+            is transcribed; `book.cheatsheet.citation_difference` compares it with the
+            paper's in references.bib.
     """
 
     name: str
@@ -48,6 +51,7 @@ class SheetRow(NamedTuple):
     cited: str
     year: int
     differences: tuple[str, ...] = ()
+    arxiv: str = ""
 
 
 ROWS = (
@@ -114,7 +118,9 @@ ROWS = (
     SheetRow("Moonlight", "H. Muon Family", "muon", {"adjust_lr_fn": "match_rms_adamw"},
              "MoonLight Team", 2025),
     SheetRow("NorMuon", "H. Muon Family", "normuon", {}, "Li et al.", 2025),
-    SheetRow("REG", "H. Muon Family", "reg", {}, "Liu et al.", 2025),
+    # The sheet links arXiv 2502.06615 under another title ("REG: A Simple and Effective
+    # Optimizer for Large Model Training"); the paper is arXiv 2510.03691.
+    SheetRow("REG", "H. Muon Family", "reg", {}, "Liu et al.", 2025, arxiv="2502.06615"),
     SheetRow("MARS-M", "H. Muon Family", "mars_m", {}, "Liu, Yuan, Gu", 2025),
 )
 

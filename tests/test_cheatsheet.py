@@ -232,6 +232,21 @@ def test_citation_differences_are_computed():
         "the sheet cites Nesterov (1983)")
 
 
+def test_reg_citation_says_the_sheet_links_another_arxiv_paper():
+    """The sources cite REG as arXiv 2502.06615; the paper (Liu, Wu, Fu, Liu, Han, Zhong,
+    Yuan 2025, "REG: A Regularization Optimizer for Robust Training Dynamics") is arXiv
+    2510.03691, as references.bib gives it; authors and year agree."""
+    rows = {r.name: r for r in source_sheet.ROWS}
+    entry = cheatsheet.catalog()["reg"]
+    assert cheatsheet.bib_arxiv(entry.bibkey) == "2510.03691"
+    assert cheatsheet.citation_difference(rows["REG"], entry) == (
+        "the sheet links arXiv 2502.06615; references.bib gives the paper as arXiv 2510.03691")
+    table = cheatsheet.comparison_table(
+        [c for c in cheatsheet.sheet_comparisons() if c.row.name == "REG"])
+    assert "Citation: the sheet links arXiv 2502.06615; references.bib gives the paper as " \
+        "arXiv 2510.03691." in table
+
+
 @pytest.mark.skipif(SEED_SHEET is None, reason="the sources are not next to the checkout")
 @pytest.mark.parametrize("row", source_sheet.ROWS, ids=lambda r: r.name)
 def test_transcription_matches_the_sources_sheet(row):
@@ -242,6 +257,8 @@ def test_transcription_matches_the_sources_sheet(row):
     paper_cell = table_cells(lines[0].replace("\\|", "/"))[4]
     assert f"({row.year})" in paper_cell
     assert row.cited.replace(" (textbook)", "").split(",")[0].split(" &")[0] in paper_cell
+    if row.arxiv:
+        assert f"arxiv.org/abs/{row.arxiv})" in paper_cell
 
 
 def test_muon_differs_by_its_defaults_alone():
