@@ -5,8 +5,8 @@ They share the interface of :class:`MatrixLandscape`: ``value``, ``grad`` and ``
 (the Hessian-vector product) take parameters shaped like ``default_start``, an array
 ``(..., m, n)`` or a dict of such arrays, and are vectorised over the leading axes;
 ``hessian`` builds the full matrix from ``hvp`` for small sizes. The parameters
-plug straight into ``book.optim``: ``grad(params)`` has the structure ``step``
-expects.
+plug straight into the book's optimizers: ``grad(params)`` has the structure
+their ``step`` expects.
 
 >>> from book import landscapes
 >>> bowl = landscapes.kronecker_quadratic(3, 4, kappa_rows=10, kappa_cols=10)
