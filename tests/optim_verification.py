@@ -4,7 +4,7 @@ Every test module ``tests/test_optim*.py`` that compares optimizers with a refer
 exposes ``VERIFY = {factory: function() -> largest relative error}`` and
 ``VERIFY_REFERENCE = {factory: "torch.optim.Adam"}``. This module runs them all (torch
 and the other references are allowed here, never in ``book/``) and writes the record
-``book/optim/verification.json``, which the cheat sheet (`book.cheatsheet`) reads at
+``book/optim/verification.json``, which the cheat sheet (`book.experiments.cheatsheet`) reads at
 build time without importing torch. Per factory it holds the reference, the reference
 package and its version, the largest relative error measured, the bound a rerun must
 stay within, and a hash of each source file of the factory::
@@ -161,7 +161,7 @@ def write_record(record: dict[str, dict]) -> None:
 
 def missing_factories(record: dict) -> list[str]:
     """Factories exported by book.optim without a verification."""
-    from book.cheatsheet import factories
+    from book.experiments.cheatsheet import factories
 
     return [name for name in factories() if name not in record]
 

@@ -1,5 +1,5 @@
-"""book.cheatsheet: the cheat sheet generated from book.optim, and the sources' sheet
-compared with it (book.source_sheet)."""
+"""book.experiments.cheatsheet: the cheat sheet generated from book.optim, and the sources' sheet
+compared with it (book.experiments.source_sheet)."""
 
 import re
 import subprocess
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from book import cheatsheet, optim, source_sheet
+from book import optim
+from book.experiments import cheatsheet, source_sheet
 from book.optim._base import Optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +157,7 @@ def test_download_link_carries_the_csv(rows):
 
 
 def test_the_book_side_imports_no_reference_package():
-    code = ("import sys; from book import cheatsheet; cheatsheet.rows(); "
+    code = ("import sys; from book.experiments import cheatsheet; cheatsheet.rows(); "
             "cheatsheet.sheet_comparisons(); "
             "print(sorted(m for m in ('torch', 'pytorch_optimizer', 'schedulefree', "
             "'lion_pytorch') if m in sys.modules))")

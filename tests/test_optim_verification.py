@@ -1,6 +1,6 @@
 """The committed verification record, book/optim/verification.json, is current.
 
-The cheat sheet (`book.cheatsheet`) shows the record's numbers without running torch,
+The cheat sheet (`book.experiments.cheatsheet`) shows the record's numbers without running torch,
 so make test checks them: every exported factory has a record, each record's sources
 are the code as it is now, its reference packages are the installed pins, and a rerun
 of its VERIFY function stays within the recorded bound. When one fails, regenerate::

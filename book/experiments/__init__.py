@@ -11,4 +11,6 @@ few chapters, so that their cells stay short. The reusable library lives one lev
 - `textbook_forms`: momentum written as the papers write it (Momentum, Nesterov).
 - `descendants`: Adam's recent descendants (Part IV).
 - `frontier_race`: the frontier race (Part IV's last chapter).
+- `cheatsheet`, `source_sheet`: the cheat sheet generated from `book.optim`, and the
+  sources' hand-typed sheet transcribed to be compared with it (Reference).
 """

@@ -11,7 +11,8 @@ On a quadratic with Hessian :math:`A` its speed is set by the condition number o
 method, :math:`P = \\mathrm{diag}(A)` is Jacobi's diagonal scaling.
 
 >>> import numpy as np
->>> from book import landscapes, preconditioning
+>>> from book import landscapes
+>>> from book.experiments import preconditioning
 >>> bowl = landscapes.quadratic(kappa=100, angle=np.pi / 4)
 >>> round(preconditioning.preconditioned_kappa(bowl.matrix, preconditioning.jacobi(bowl.matrix)), 6)
 100.0

@@ -59,10 +59,10 @@ in its AdamW form) follow pytorch_optimizer with the papers' defaults; ``lookahe
 wraps any of these optimizers and ``schedule_free_adamw`` is the authors' schedulefree
 AdamW: both train at one point and evaluate at another, ``eval_params(opt, params, state)``.
 
-Matrix preconditioners (``_kronecker``): ``shampoo`` and ``soap``, as
+Matrix preconditioning (``_kronecker``): ``shampoo`` and ``soap``, as
 pytorch_optimizer's Shampoo and SOAP, keep one Kronecker factor per side of a 1-D or
 2-D parameter (buffers of their own shapes) and take scalar hyperparameters only.
-Curvature estimates (``_sophia``): ``sophia``, as pytorch_optimizer's SophiaH, takes
+A curvature estimate (``_sophia``): ``sophia``, as pytorch_optimizer's SophiaH, takes
 the diagonal Hessian estimate as ``step(params, grads, state, hessian=...)``;
 ``hutchinson`` makes one from a Hessian-vector product and a seed.
 

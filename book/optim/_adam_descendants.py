@@ -687,7 +687,7 @@ _CHAPTER = "chapters/adam-descendants"
 _ADAM_FAMILY = "C. The Adam family"
 _BIAS_CORRECTED_STEP = (r"\theta_t = \theta_{t-1} - \frac{\eta}{1-\beta_1^t} \, "
                         r"\frac{m_t}{\sqrt{v_t / (1-\beta_2^t)} + \epsilon}")
-_REFERENCE_DECAY = (COUPLED_DECAY + r" \text{ or, if weight\_decouple, } " + DECOUPLED_DECAY)
+_REFERENCE_DECAY = (COUPLED_DECAY + r" \text{ or, if weight_decouple, } " + DECOUPLED_DECAY)
 
 CATALOG = (
     Entry(
@@ -728,7 +728,7 @@ CATALOG = (
     ),
     Entry(
         factory="adan",
-        family="F. Modern Variants",
+        family="F. Modern variants",
         rule=(r"\Delta_t = g_t - g_{t-1} \quad (\Delta_1 = 0)",
               ADAM_MOMENTS[0],
               r"d_t = \beta_2 d_{t-1} + (1-\beta_2) \Delta_t",
@@ -791,7 +791,7 @@ CATALOG = (
     ),
     Entry(
         factory="mars",
-        family="F. Modern Variants",
+        family="F. Modern variants",
         rule=(r"c_t = g_t + \gamma \frac{\beta_1}{1-\beta_1}(g_t - g_{t-1}), \quad "
               r"c_t \leftarrow c_t / \|c_t\| \text{ if } \|c_t\| > 1",
               r"m_t = \beta_1 m_{t-1} + (1-\beta_1) c_t",

@@ -394,7 +394,7 @@ def _power_iteration(statistics, basis, exp_avg_sq, side):
 CATALOG = (
     Entry(
         factory="shampoo",
-        family="E. Matrix preconditioners",
+        family="G. Matrix preconditioning",
         rule=(
             r"L_t = L_{t-1} + G_t G_t^\top,\quad R_t = R_{t-1} + G_t^\top G_t",
             r"W_t = W_{t-1} - \eta\, L_t^{-1/4}\, G_t\, R_t^{-1/4}",
@@ -416,7 +416,7 @@ CATALOG = (
     ),
     Entry(
         factory="soap",
-        family="E. Matrix preconditioners",
+        family="G. Matrix preconditioning",
         rule=(
             r"G'_t = Q_L^\top G_t Q_R,\quad m_t = \beta_1 m_{t-1} + (1-\beta_1) G_t,"
             r"\quad v_t = \beta_2 v_{t-1} + (1-\beta_2) G_t'^{\,2}",

@@ -222,7 +222,7 @@ def hutchinson(
 CATALOG = (
     Entry(
         factory="sophia",
-        family="F. Curvature estimates",
+        family="F. Modern variants",
         rule=(
             r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t",
             r"h_t = \beta_2 h_{t-1} + (1-\beta_2)\, \hat h_t \quad (\hat h_t = z \odot Hz,"

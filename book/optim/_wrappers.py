@@ -232,7 +232,7 @@ def eval_params(optimizer: _base.Optimizer, params, state):
 CATALOG = (
     Entry(
         factory="lookahead",
-        family="F. Modern Variants",
+        family="F. Modern variants",
         rule=(r"\theta_t = \text{inner step of } \theta_{t-1}",
               r"\text{every } k \text{ steps: } \phi \leftarrow \phi + \alpha(\theta_t - \phi), "
               r"\quad \theta_t \leftarrow \phi"),
@@ -251,7 +251,7 @@ CATALOG = (
     ),
     Entry(
         factory="schedule_free_adamw",
-        family="F. Modern Variants",
+        family="F. Modern variants",
         rule=(r"v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad "
               r"u_t = \frac{g_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon} + \lambda y_{t-1}",
               r"z_t = z_{t-1} - \eta_t u_t",

@@ -4,7 +4,7 @@ The sources (the notes the book grew from) end with a table of optimizers: a fam
 formula, a citation per row. Each row is kept here as a `SheetRow`: which
 `book.optim` factory (and options) implements it, the citation as the sheet gives it,
 and, where transcribed, its formula as NumPy (`sheet_rule`), so that
-`book.cheatsheet` can *measure* whether the sheet's rule is the verified one. The
+`book.experiments.cheatsheet` can *measure* whether the sheet's rule is the verified one. The
 words that explain a difference (`SheetRow.differences`) are typed; whether there is
 a difference is computed (`formula_gap`) and tests/test_cheatsheet.py checks that the
 two agree.
@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import optim
-from .optim._orthogonal import newton_schulz
+from book import optim
+from book.optim._orthogonal import newton_schulz
 
 
 class SheetRow(NamedTuple):
@@ -40,7 +40,7 @@ class SheetRow(NamedTuple):
         differences: what the sheet's formula says that the verified rule does not,
             in words, one sentence each; empty where the rules agree.
         arxiv: the arXiv identifier the sheet's link gives (``"2502.06615"``), where it
-            is transcribed; `book.cheatsheet.citation_difference` compares it with the
+            is transcribed; `book.experiments.cheatsheet.citation_difference` compares it with the
             paper's in references.bib.
     """
 

@@ -12,7 +12,7 @@ none of them typed into the page:
   package and version and the largest relative error measured against it.
 
 Rendered as a Markdown table for the page, a CSV file, and the comparison with the
-sources' hand-typed sheet (`book.source_sheet`). Imports neither torch nor any
+sources' hand-typed sheet (`book.experiments.source_sheet`). Imports neither torch nor any
 reference package.
 """
 
@@ -33,8 +33,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import optim, source_sheet
-from .optim._catalog import Entry
+from book import optim
+from book.experiments import source_sheet
+from book.optim._catalog import Entry
 
 # Parameter shapes whose state is counted: enough distinct (m, k) to fit every term
 # of MATRIX_TERMS exactly, and vectors for VECTOR_TERMS.
@@ -372,7 +373,7 @@ def citation_difference(row: source_sheet.SheetRow, entry: Entry) -> str:
 def bib_arxiv(bibkey: str) -> str:
     """The arXiv identifier (``"2510.03691"``) of `bibkey`'s entry in the repository's
     references.bib, or "" when the entry names none or the file is not there."""
-    path = Path(__file__).resolve().parents[1] / "references.bib"
+    path = Path(__file__).resolve().parents[2] / "references.bib"
     if not path.is_file():
         return ""
     entry = re.search(r"@\w+\{" + re.escape(bibkey) + r",(.*?)\n\}", path.read_text(),
