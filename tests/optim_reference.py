@@ -24,6 +24,17 @@ TORCH_CLASSES = {
 }
 
 
+def numpy_run(opt, params, grad_steps):
+    """Run a `book.optim` optimizer from `params` over `grad_steps`: (params after each
+    step, final state)."""
+    state = opt.init(params)
+    history = []
+    for grads in grad_steps:
+        params, state = opt.step(params, grads, state)
+        history.append(params)
+    return history, state
+
+
 def torch_run(name: str, kwargs: dict, params: dict, grad_steps: list[dict]):
     """Run torch.optim's `name` from `params` over `grad_steps`.
 

@@ -13,6 +13,7 @@ import pytest
 import pytorch_optimizer
 import schedulefree
 import torch
+import optim_reference
 from optim_reference import gradient_sequence, reference_run
 
 from book import optim
@@ -153,12 +154,9 @@ def run_reference(name, kwargs, params, grad_steps):
 
 
 def numpy_run(opt, params, grad_steps):
-    state = opt.init(params)
-    history = []
-    for grads in grad_steps:
-        params, state = opt.step(params, grads, state)
-        history.append(params)
-    return history, state, optim.eval_params(opt, params, state)
+    """optim_reference.numpy_run, plus the point the optimizer is evaluated at."""
+    history, state = optim_reference.numpy_run(opt, params, grad_steps)
+    return history, state, optim.eval_params(opt, history[-1], state)
 
 
 def our_buffers(name: str, state) -> dict:

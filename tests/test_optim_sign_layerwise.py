@@ -9,7 +9,7 @@ import lion_pytorch
 import numpy as np
 import pytest
 import pytorch_optimizer
-from optim_reference import gradient_sequence, reference_run
+from optim_reference import gradient_sequence, numpy_run, reference_run
 
 from book import optim
 
@@ -73,15 +73,6 @@ REFERENCE_NAMES = {"signsgd": "pytorch_optimizer.SignSGD", "lion": "pytorch_opti
 def start_params(seed: int = 11) -> dict:
     rng = np.random.default_rng(seed)
     return {key: START_SCALE[key] * rng.normal(size=shape) for key, shape in SHAPES.items()}
-
-
-def numpy_run(opt, params, grad_steps):
-    state = opt.init(params)
-    history = []
-    for grads in grad_steps:
-        params, state = opt.step(params, grads, state)
-        history.append(params)
-    return history, state
 
 
 def relative_error(actual, expected) -> float:

@@ -7,7 +7,7 @@ import inspect
 
 import numpy as np
 import pytest
-from optim_reference import TORCH_CLASSES, gradient_sequence, torch_error, torch_run
+from optim_reference import TORCH_CLASSES, gradient_sequence, numpy_run, torch_error, torch_run
 
 from book import optim
 
@@ -85,15 +85,6 @@ CASES = [
 def start_params(seed: int) -> dict:
     rng = np.random.default_rng(seed)
     return {key: rng.normal(size=shape) for key, shape in SHAPES.items()}
-
-
-def numpy_run(opt, params, grad_steps):
-    state = opt.init(params)
-    history = []
-    for grads in grad_steps:
-        params, state = opt.step(params, grads, state)
-        history.append(params)
-    return history, state
 
 
 def assert_state_matches(state, torch_state, steps):
