@@ -199,8 +199,11 @@ def compared_arrays(name, kwargs):
 
 
 def case_id(case):
+    """A stable test id: a callable option is named "callable", not by its address
+    (which would differ between pytest-xdist's workers)."""
     name, kwargs = case
-    return f"{name}-" + "-".join(f"{k}={v}" for k, v in kwargs.items())
+    shown = {k: "callable" if callable(v) else v for k, v in kwargs.items()}
+    return f"{name}-" + "-".join(f"{k}={v}" for k, v in shown.items())
 
 
 @pytest.mark.parametrize("name, kwargs", CASES, ids=map(case_id, CASES))
