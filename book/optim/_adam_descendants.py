@@ -57,15 +57,6 @@ def _weight_decay_options(args: dict, weight_decouple, fixed_decay) -> dict:
     return args
 
 
-def _decay(param, args, lr=None):
-    """``param * (1 - lr * weight_decay)`` (``lr`` taken as 1 with fixed_decay), the
-    reference's decoupled decay; the parameter itself when that decay is off."""
-    if not args["decoupled_decay"]:
-        return param
-    rate = 1.0 if args["fixed_decay"] else (args["lr"] if lr is None else lr)
-    return param * (1 - args["weight_decay"] * rate)
-
-
 def _shown(args: dict, betas: int = 2) -> dict:
     """The hyperparameters under the reference's names (``betas`` as a tuple)."""
     names = [f"beta{i}" for i in range(1, betas + 1)]
@@ -152,7 +143,7 @@ def _adam_denominator(second_moment, bias_correction, eps, out):
 
 def _yogi_kernel(param, grad, state, out, args):
     grad = _base.direction(param, grad, args)
-    param = _decay(param, args)
+    param = _base.decoupled_decay(param, args)
     beta1, beta2, step = args["beta1"], args["beta2"], args["step"]
     exp_avg = _base.lerp(state["exp_avg"], grad, 1 - beta1, out=out["exp_avg"])
     square = grad * grad
@@ -237,7 +228,7 @@ def adabelief(
 
 def _adabelief_kernel(param, grad, state, out, args):
     grad = _base.direction(param, grad, args)
-    param = _decay(param, args)
+    param = _base.decoupled_decay(param, args)
     beta1, beta2, step, eps = args["beta1"], args["beta2"], args["step"], args["eps"]
     new_param = out["param"]
     exp_avg = _base.lerp(state["exp_avg"], grad, 1 - beta1, out=out["exp_avg"])
@@ -437,7 +428,7 @@ def adopt(
 
 def _adopt_kernel(param, grad, state, out, args):
     grad = _base.direction(param, grad, args)
-    param = _decay(param, args)
+    param = _base.decoupled_decay(param, args)
     new_param, exp_avg_sq = out["param"], out["exp_avg_sq"]
     if args["step"] == 1:
         np.copyto(out["exp_avg"], state["exp_avg"])
@@ -535,7 +526,7 @@ def ademamix(
 
 def _ademamix_kernel(param, grad, state, out, args):
     grad = _base.direction(param, grad, args)
-    param = _decay(param, args)
+    param = _base.decoupled_decay(param, args)
     beta1, beta2, step = args["beta1"], args["beta2"], args["step"]
     new_param = out["param"]
     exp_avg = _base.lerp(state["exp_avg"], grad, 1 - beta1, out=out["exp_avg"])
@@ -677,8 +668,8 @@ def _mars_kernel(param, grad, state, args):
     denom += args["eps"]
     denom /= math.sqrt(1 - beta2**step)
     denom *= 1 - beta1**step
-    decayed = _decay(param, {**args, "decoupled_decay": weight_decay != 0,
-                             "weight_decay": weight_decay}, lr=lr)
+    decayed = _base.decoupled_decay(param, {**args, "decoupled_decay": weight_decay != 0,
+                                            "weight_decay": weight_decay, "lr": lr})
     new["param"] = _base.addcdiv(decayed, -lr, new["exp_avg"], denom, np.empty_like(param))
     return new
 

@@ -427,7 +427,10 @@ def direction(param, grad, args):
 
 def decoupled_decay(param, args):
     """The parameter after decoupled weight decay ``param * (1 - lr * weight_decay)``
-    (Loshchilov & Hutter), or the parameter itself when that decay is off."""
-    if args["decoupled_decay"]:
-        return param * (1 - args["lr"] * args["weight_decay"])
-    return param
+    (Loshchilov & Hutter), or the parameter itself when that decay is off. With
+    ``args["fixed_decay"]`` (pytorch_optimizer's option) lr is taken as 1:
+    ``param * (1 - weight_decay)``."""
+    if not args["decoupled_decay"]:
+        return param
+    rate = 1.0 if args.get("fixed_decay") else args["lr"]
+    return param * (1 - rate * args["weight_decay"])

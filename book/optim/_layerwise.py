@@ -223,10 +223,7 @@ def _lamb_kernel(param, grad, state, args):
     exp_avg_sq = _base.add_square(
         state["exp_avg_sq"], grad, beta2, out=np.empty_like(grad), scratch=np.empty_like(grad)
     )
-    if args["fixed_decay"] and args["decoupled_decay"]:
-        param = param * (1 - args["weight_decay"])
-    else:
-        param = _base.decoupled_decay(param, args)
+    param = _base.decoupled_decay(param, args)
     lr, mode = args["lr"], args["bias_correction"]
     if mode == "moments":
         denominator = np.sqrt(exp_avg_sq / (1 - beta2**step)) + eps

@@ -241,10 +241,7 @@ def lion(
 
 def _lion_kernel(param, grad, state, out, args):
     grad = _base.direction(param, grad, args)
-    if args["fixed_decay"] and args["decoupled_decay"]:
-        param = param * (1 - args["weight_decay"])
-    else:
-        param = _base.decoupled_decay(param, args)
+    param = _base.decoupled_decay(param, args)
     interpolation = _base.lerp(state["exp_avg"], grad, 1 - args["beta1"], out=out["param"])
     _base.lerp(state["exp_avg"], grad, 1 - args["beta2"], out=out["exp_avg"])
     step_toward(param, interpolation, args["lr"], out["param"])
