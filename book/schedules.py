@@ -250,14 +250,18 @@ class ScheduledRun(NamedTuple):
     losses: np.ndarray  #: :math:`f(x_t)`, shape ``(T + 1, *batch)``
 
 
-def run_with_schedule(make, landscape, x0, lrs, rng, batch_size=None, grad_transform=None):
+def run_with_schedule(make, landscape, x0, lrs, rng, batch_size=None, grad_transform=None,
+                      evaluated=False):
     """Run ``make(lrs[t])`` at step ``t`` on ``landscape.stochastic_grad``.
 
     ``make(lr)`` returns a :mod:`book.optim` optimizer; its state carries over from step
     to step, since no optimizer keeps its learning rate in the state (torch's
     schedulers likewise only rewrite ``param_group["lr"]``). ``grad_transform`` (e.g.
     gradient clipping) is applied to each gradient before the step. ``x0`` may carry
-    batch axes: independent runs, each with its own noise.
+    batch axes: independent runs, each with its own noise. With ``evaluated`` the path
+    records, after each step, the point the optimizer would be evaluated at
+    (`book.optim.eval_params`: Schedule-Free's average, Lookahead's slow weights; the
+    parameters themselves for every other optimizer).
     """
     lrs = np.asarray(lrs, dtype=float)
     if lrs.ndim != 1 or lrs.size == 0:
@@ -270,8 +274,9 @@ def run_with_schedule(make, landscape, x0, lrs, rng, batch_size=None, grad_trans
         grad = landscape.stochastic_grad(x, rng, batch_size)
         if grad_transform is not None:
             grad = grad_transform(grad)
-        x, state = make(lr).step(x, grad, state)
-        path.append(x)
+        opt = make(lr)
+        x, state = opt.step(x, grad, state)
+        path.append(optim.eval_params(opt, x, state) if evaluated else x)
     path = np.array(path)
     return ScheduledRun(path=path, losses=landscape.value(path))
 

@@ -5,10 +5,7 @@ average, Lookahead's slow weights). Reddi et al.'s online problem with any optim
 
 from __future__ import annotations
 
-import numpy as np
-
-from book import optim
-from book.schedules import ScheduledRun
+from book.schedules import run_with_schedule
 
 __all__ = ["evaluated_run"]
 
@@ -18,18 +15,8 @@ def evaluated_run(make, landscape, x0, lrs, rng):
     point the optimizer would be evaluated at (`book.optim.eval_params`: Schedule-Free's
     average x, Lookahead's slow weights, the parameters for every other optimizer).
 
-    Like :func:`book.schedules.run_with_schedule`, which records the parameters
-    themselves; ``x0`` may carry batch axes (independent runs, each with its own
-    noise). Returns a :class:`~book.schedules.ScheduledRun` of the evaluated points.
+    :func:`book.schedules.run_with_schedule` with ``evaluated=True``; ``x0`` may carry
+    batch axes (independent runs, each with its own noise). Returns a
+    :class:`~book.schedules.ScheduledRun` of the evaluated points.
     """
-    x = landscape.points(np.array(x0, dtype=float))
-    rng = np.random.default_rng(rng)
-    opt = make(lrs[0])
-    state = opt.init(x)
-    path = [x]
-    for lr in lrs:
-        opt = make(lr)
-        x, state = opt.step(x, landscape.stochastic_grad(x, rng), state)
-        path.append(optim.eval_params(opt, x, state))
-    path = np.array(path)
-    return ScheduledRun(path=path, losses=landscape.value(path))
+    return run_with_schedule(make, landscape, x0, lrs, rng, evaluated=True)
