@@ -111,18 +111,6 @@ def build(name: str, **options) -> optim.Optimizer:
     return getattr(optim, name)(**required, **options)
 
 
-def state_elements(state) -> int:
-    """How many numbers the arrays of a state hold (nested tuples and dicts included;
-    the step count and other Python scalars are not per-parameter memory)."""
-    if isinstance(state, np.ndarray):
-        return state.size
-    if isinstance(state, dict):
-        return sum(state_elements(value) for value in state.values())
-    if isinstance(state, (tuple, list)):
-        return sum(state_elements(value) for value in state)
-    return 0
-
-
 def _fit(terms, shapes, counts) -> tuple[int, ...] | None:
     """Integer coefficients of `terms` that give every count exactly, or None."""
     basis = np.array([[value(*shape) for _, _, value in terms] for shape in shapes], float)
@@ -164,7 +152,7 @@ class Memory(NamedTuple):
 
 def _counts(opt, shapes):
     try:
-        return [state_elements(opt.init(np.zeros(shape))) for shape in shapes]
+        return [optim.state_size(opt, np.zeros(shape)) for shape in shapes]
     except ValueError:  # shapes the optimizer refuses (Muon: 2-D only)
         return None
 

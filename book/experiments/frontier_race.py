@@ -30,7 +30,7 @@ from book.optim import _base
 
 __all__ = [
     "ELEMENTWISE", "WHOLE_ARRAY", "SplitState", "matrices_and_rest", "is_weight_matrix",
-    "state_size", "gap_curves", "tuned", "network_race", "speedup", "claim_verdict", "OUT_OF_SCOPE", "UNDECIDED",
+    "gap_curves", "tuned", "network_race", "speedup", "claim_verdict", "OUT_OF_SCOPE", "UNDECIDED",
 ]
 
 #: Part IV's element-wise optimizers: each takes a column of learning rates in one run.
@@ -118,19 +118,6 @@ def matrices_and_rest(matrix_opt, rest_opt, is_matrix: Callable = is_weight_matr
 
     hyperparams = {"matrices": matrix_opt, "rest": rest_opt, "is_matrix": is_matrix.__name__}
     return _base.Optimizer("matrices_and_rest", hyperparams, init, step)
-
-
-def state_size(opt, params) -> int:
-    """Numbers the optimizer keeps per run: the sizes of every array in its state."""
-    def count(value):
-        if isinstance(value, np.ndarray):
-            return value.size
-        if isinstance(value, Mapping):
-            return sum(count(v) for v in value.values())
-        if isinstance(value, tuple):
-            return sum(count(v) for v in value)
-        return 0
-    return count(opt.init(params))  # step counts are numbers, not arrays: they count 0
 
 
 # --- landscapes: score the evaluated point, feed Sophia its Hessian estimate ------------

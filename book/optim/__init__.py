@@ -58,6 +58,7 @@ Adam's descendants (``yogi``, ``adabelief``, ``adan``, ``adopt``, ``ademamix``, 
 in its AdamW form) follow pytorch_optimizer with the papers' defaults; ``lookahead``
 wraps any of these optimizers and ``schedule_free_adamw`` is the authors' schedulefree
 AdamW: both train at one point and evaluate at another, ``eval_params(opt, params, state)``.
+``state_size(opt, params)`` counts the numbers an optimizer keeps (its hidden memory).
 
 Matrix preconditioning (``_kronecker``): ``shampoo`` and ``soap``, as
 pytorch_optimizer's Shampoo and SOAP, keep one Kronecker factor per side of a 1-D or
@@ -89,7 +90,7 @@ from ._adam_descendants import (
     yogi,
 )
 from ._adam_variants import AdamaxState, NAdamState, RAdamState, adamax, nadam, radam
-from ._base import Optimizer
+from ._base import Optimizer, state_size
 from ._factored import AdafactorState, adafactor
 from ._kronecker import ShampooState, SOAPState, shampoo, soap
 from ._layerwise import LambState, LARSState, lamb, lars
@@ -147,6 +148,7 @@ __all__ = [
     "LARSState",
     "LambState",
     "eval_params",
+    "state_size",
     "yogi",
     "adabelief",
     "adan",

@@ -290,6 +290,23 @@ def make_optimizer(
     return Optimizer(name, dict(hyperparams), init, step)
 
 
+def state_size(optimizer: Optimizer, params) -> int:
+    """How many numbers ``optimizer`` keeps for ``params``: the elements of every array
+    in the state ``init`` returns, nested tuples and dicts included (the step count and
+    other Python scalars are not per-parameter memory)."""
+
+    def count(value):
+        if isinstance(value, np.ndarray):
+            return value.size
+        if isinstance(value, Mapping):
+            return sum(count(v) for v in value.values())
+        if isinstance(value, (tuple, list)):
+            return sum(count(v) for v in value)
+        return 0
+
+    return count(optimizer.init(params))
+
+
 def _shape_error(keys, index, param, grad, old: dict):
     for what, array in [("grads", grad), *old.items()]:
         if array.shape != param.shape:
